@@ -1,0 +1,370 @@
+//! The command line: parses arguments and runs the subcommands.
+//!
+//! Each subcommand is a thin layer over a library module, so everything the
+//! command line does is also reachable (and tested) as a library call.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+use datafusion::prelude::SessionContext;
+
+use crate::contract::Table;
+use crate::generate::{self, GenerateOptions, OutputFormat};
+use crate::ingest::{self, Outcome};
+use crate::pseudonym::Key;
+use crate::reference::Reference;
+use crate::store::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Scores Vietnam Social Security provinces on citizen reception, complaint and \
+             denunciation handling, and national-database entry",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ingest the bundled sample extracts into a fresh demo store and show
+    /// what was stored (uses a public throwaway pseudonymization key).
+    Demo {
+        /// Where to build the demo store (replaced on every run).
+        #[arg(long, default_value = "vigil-demo-store")]
+        store: PathBuf,
+        /// The sample data folder (default: the repository's sample-data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Validate extracts and add them to the store. PATH is one extract
+    /// folder (with manifest.json) or a folder of extract folders, ingested
+    /// in extract-date order. Bad rows are quarantined with their reason;
+    /// an unreadable file rejects the whole extract and changes nothing.
+    Ingest {
+        path: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        /// File holding the pseudonymization key (default: $VIGIL_HMAC_KEY).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Print every quarantined row, not only the counts.
+        #[arg(long)]
+        show_quarantine: bool,
+    },
+    /// Show the extracts in the store, their rows and quarantine counts.
+    Status {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Show the store as of this date (YYYY-MM-DD).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
+    /// Write a realistic series of synthetic monthly extracts.
+    Generate {
+        /// Output folder (one sub-folder per extract).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// 1 ≈ the real VSS volume (about 50,000 cases a year); 41 ≈ 10
+        /// million cases over 2022-01..2026-10.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        #[arg(long, value_enum, default_value_t = FormatArg::Mixed)]
+        format: FormatArg,
+        /// First month, YYYY-MM.
+        #[arg(long, default_value = "2022-01")]
+        from: String,
+        /// Last month, YYYY-MM.
+        #[arg(long, default_value = "2026-10")]
+        to: String,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArg {
+    /// The store directory.
+    #[arg(long = "store", env = "VIGIL_STORE", default_value = "store")]
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    Csv,
+    Parquet,
+    Mixed,
+}
+
+fn parse_month(s: &str) -> Result<(i32, u32)> {
+    let d = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+        .with_context(|| format!("'{s}' is not a month YYYY-MM"))?;
+    use chrono::Datelike;
+    Ok((d.year(), d.month()))
+}
+
+/// Entry point of the binary.
+pub fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { store, data } => demo(&store, data),
+        Command::Ingest {
+            path,
+            store,
+            key_file,
+            show_quarantine,
+        } => {
+            let key = Key::from_config(key_file.as_deref())?;
+            let store = Store::open(&store.path)?;
+            ingest_all(&store, &path, &key, show_quarantine)
+        }
+        Command::Status { store, as_of } => {
+            let store = Store::open_existing(&store.path)?;
+            print_status(&store, as_of)
+        }
+        Command::Generate {
+            out,
+            seed,
+            scale,
+            format,
+            from,
+            to,
+        } => {
+            if !(scale > 0.0 && scale.is_finite()) {
+                bail!("--scale must be a positive number");
+            }
+            let opts = GenerateOptions {
+                out,
+                seed,
+                scale,
+                first_month: parse_month(&from)?,
+                last_month: parse_month(&to)?,
+                format: match format {
+                    FormatArg::Csv => OutputFormat::Csv,
+                    FormatArg::Parquet => OutputFormat::Parquet,
+                    FormatArg::Mixed => OutputFormat::Mixed,
+                },
+                progress: true,
+            };
+            let t = Instant::now();
+            let summary = generate::generate(&opts)?;
+            println!(
+                "wrote {} extracts to {} in {:.1} s: {} cases",
+                summary.extracts,
+                opts.out.display(),
+                t.elapsed().as_secs_f64(),
+                summary.cases
+            );
+            for (table, rows) in &summary.rows {
+                println!("  {table:<20} {rows:>12} rows");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Ingests one extract or a folder of extracts; stops at the first
+/// rejected extract (later ones would be out of order without it).
+pub fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> Result<()> {
+    let reference = Reference::bundled();
+    let dirs = ingest::extract_dirs(path)?;
+    let started = Instant::now();
+    let mut total_rows = 0u64;
+    for (date, dir) in dirs {
+        let t = Instant::now();
+        let outcome = ingest::ingest_extract(store, &dir, key, &reference)
+            .with_context(|| format!("{}", dir.display()))?;
+        match outcome {
+            Outcome::AlreadyIngested { extract_date } => {
+                println!(
+                    "{extract_date}: already ingested with identical content; nothing changed"
+                );
+            }
+            Outcome::Ingested {
+                entry,
+                tables,
+                quarantined,
+                warnings,
+            } => {
+                let rows: u64 = tables.values().map(|t| t.rows).sum();
+                total_rows += rows;
+                println!(
+                    "{date}: {} rows accepted, {} quarantined ({:.2} s)",
+                    entry.accepted(),
+                    entry.quarantined(),
+                    t.elapsed().as_secs_f64()
+                );
+                for (name, t) in &tables {
+                    if t.quarantined > 0 {
+                        println!(
+                            "    {name:<20} {:>9} accepted {:>7} quarantined",
+                            t.accepted, t.quarantined
+                        );
+                    }
+                }
+                for (reason, n) in &entry.quarantine_reasons {
+                    println!("    reason {reason:<22} {n:>7}");
+                }
+                for w in &warnings {
+                    println!("    warning: {w}");
+                }
+                if show_quarantine {
+                    for q in &quarantined {
+                        println!(
+                            "    {}:{} [{}] {}: {}",
+                            q.file,
+                            q.line,
+                            q.problem.column.unwrap_or("-"),
+                            q.problem.kind,
+                            q.problem.message
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if total_rows > 0 {
+        println!(
+            "ingested {total_rows} rows in {secs:.1} s ({:.0} rows/s)",
+            total_rows as f64 / secs.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Prints the committed extracts and the current row counts of each table.
+pub fn print_status(store: &Store, as_of: Option<NaiveDate>) -> Result<()> {
+    let cat = store.catalog()?;
+    let effective = cat.effective_as_of(as_of);
+    println!("store: {}", store.root().display());
+    println!(
+        "{:<12} {:>10} {:>12}  source",
+        "extract", "accepted", "quarantined"
+    );
+    for e in cat
+        .extracts
+        .iter()
+        .filter(|e| effective.is_some_and(|d| e.extract_date <= d))
+    {
+        println!(
+            "{:<12} {:>10} {:>12}  {}",
+            e.extract_date.to_string(),
+            e.accepted(),
+            e.quarantined(),
+            e.source
+        );
+    }
+    let Some(effective) = effective else {
+        println!("(no extract on or before the requested date)");
+        return Ok(());
+    };
+    println!("as of {effective}:");
+    let rt = runtime()?;
+    rt.block_on(async {
+        let ctx = SessionContext::new();
+        store.register(&ctx, Some(effective)).await?;
+        for t in Table::ALL {
+            let n = count(&ctx, &format!("SELECT count(*) FROM {}", t.name())).await?;
+            let v = count(&ctx, &format!("SELECT count(*) FROM {}_history", t.name())).await?;
+            println!(
+                "  {:<20} {n:>10} current rows {v:>10} stored versions",
+                t.name()
+            );
+        }
+        let df = ctx
+            .sql(
+                "SELECT reason_kind, count(*) AS rows FROM quarantine \
+                 GROUP BY reason_kind ORDER BY rows DESC, reason_kind",
+            )
+            .await?;
+        let batches = df.collect().await?;
+        if batches.iter().any(|b| b.num_rows() > 0) {
+            println!("quarantined rows by reason:");
+            println!(
+                "{}",
+                datafusion::arrow::util::pretty::pretty_format_batches(&batches)?
+            );
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+async fn count(ctx: &SessionContext, sql: &str) -> Result<i64> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let col = batches[0].column(0);
+    let arr = col
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .context("count(*) is Int64")?;
+    Ok(arr.value(0))
+}
+
+fn sample_data_dir(data: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(d) = data {
+        return Ok(d);
+    }
+    let local = PathBuf::from("sample-data");
+    if local.is_dir() {
+        return Ok(local);
+    }
+    let bundled = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sample-data"));
+    if bundled.is_dir() {
+        return Ok(bundled);
+    }
+    bail!("cannot find sample-data/; pass --data DIR")
+}
+
+fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
+    let data = sample_data_dir(data)?;
+    if store_path.exists() {
+        if !store_path.join("catalog.json").exists() {
+            bail!(
+                "{} exists and is not a vigil store; choose another --store",
+                store_path.display()
+            );
+        }
+        std::fs::remove_dir_all(store_path)?;
+    }
+    let store = Store::open(store_path)?;
+    println!(
+        "demo: pseudonymizing requesters with the public demo key (never use it for real data)"
+    );
+    let key = Key::demo();
+    ingest_all(&store, &data.join("extracts"), &key, false)?;
+    let dirty = data.join("dirty");
+    if dirty.is_dir() {
+        println!("demo: the deliberately dirty extract, every bad row quarantined:");
+        ingest_all(&store, &dirty, &key, true)?;
+    }
+    print_status(&store, None)
+}

@@ -1,0 +1,24 @@
+//! vigil: validates Vietnam Social Security extracts, stores them as
+//! Parquet, and scores provinces on citizen reception, complaint and
+//! denunciation handling, and national-database entry.
+//!
+//! Modules, each owning one responsibility:
+//! - [`contract`]: the extract tables and their rules;
+//! - [`reference`]: provinces and the 2025 lineage;
+//! - [`calendar`]: working days and working hours;
+//! - [`rules`]: every limit and weight, from the rules file;
+//! - [`pseudonym`]: requester identity replaced by an HMAC reference;
+//! - [`ingest`]: reading, validating and quarantining an extract;
+//! - [`store`]: the Parquet store, its atomic commits and its SQL views;
+//! - [`generate`]: realistic synthetic extracts;
+//! - [`cli`]: the command line.
+
+pub mod calendar;
+pub mod cli;
+pub mod contract;
+pub mod generate;
+pub mod ingest;
+pub mod pseudonym;
+pub mod reference;
+pub mod rules;
+pub mod store;

@@ -1,0 +1,99 @@
+//! Helpers shared by the integration tests: small extracts written as real
+//! files, store snapshots, and SQL over a real store.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::SessionContext;
+use vigil::pseudonym::Key;
+use vigil::reference::Reference;
+use vigil::store::Store;
+
+pub const TEST_KEY: &[u8] = b"integration-test-key-0123456789";
+
+pub fn key() -> Key {
+    Key::new(TEST_KEY.to_vec()).unwrap()
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes an extract folder with a manifest and the given files.
+pub fn write_extract(root: &Path, date: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = root.join(date);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        format!(r#"{{"extract_date": "{date}", "source": "test"}}"#),
+    )
+    .unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+pub const UNITS: &str = "unit_code,unit_name,level,province_code,valid_from,valid_to\n\
+U1,BHXH Hà Nội,province,01,2016-01-01,\n\
+U2,BHXH cơ sở Cao Bằng,local,04,2016-01-01,\n";
+
+pub const CASE_HEADER: &str = "case_id,unit_code,received_at,channel,case_type,round,complexity,remote_area,multi_party,requester_name,requester_id_number,content_summary,result_summary,attachments_count";
+
+/// Every file under a directory with its bytes.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n != ".lock") {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn ingest(store: &Store, dir: &Path) -> anyhow::Result<vigil::ingest::Outcome> {
+    vigil::ingest::ingest_extract(store, dir, &key(), &Reference::bundled())
+}
+
+/// Runs SQL over the store as of a date and returns the rows as text lines.
+pub fn query(store: &Store, as_of: Option<&str>, sql: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ctx = SessionContext::new();
+        store
+            .register(&ctx, as_of.map(|d| d.parse().unwrap()))
+            .await
+            .unwrap();
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let text = pretty_format_batches(&batches).unwrap().to_string();
+        // Drop the table borders, keep one line per row.
+        text.lines()
+            .filter(|l| l.starts_with('|'))
+            .skip(1)
+            .map(|l| {
+                l.trim_matches('|')
+                    .split('|')
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    })
+}

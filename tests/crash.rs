@@ -1,0 +1,150 @@
+//! The real binary killed during ingest: the store must stay as it was
+//! before or as it is after, and a re-run must complete.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use vigil::store::Store;
+
+fn vigil() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    c.env("VIGIL_HMAC_KEY", std::str::from_utf8(TEST_KEY).unwrap())
+        .env_remove("VIGIL_FAILPOINT")
+        .env_remove("VIGIL_STORE");
+    c
+}
+
+fn ingest_cli(store: &Path, extract: &Path, failpoint: Option<&str>) -> std::process::Output {
+    let mut c = vigil();
+    c.arg("ingest").arg(extract).arg("--store").arg(store);
+    if let Some(f) = failpoint {
+        c.env("VIGIL_FAILPOINT", f);
+    }
+    c.output().unwrap()
+}
+
+/// What a reader sees: every table's rows, as text.
+fn visible_state(store: &Path) -> Vec<String> {
+    let store = Store::open(store).unwrap();
+    let mut out = query(&store, None, "SELECT count(*) FROM extracts");
+    for t in vigil::contract::Table::ALL {
+        out.extend(query(
+            &store,
+            None,
+            &format!("SELECT * FROM {} ORDER BY 1", t.name()),
+        ));
+    }
+    out.extend(query(&store, None, "SELECT * FROM quarantine ORDER BY file, line"));
+    out
+}
+
+fn two_extracts(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let jan = format!(
+        "{CASE_HEADER}\nC1,U1,2026-01-05 09:00,mail,complaint,1,normal,false,false,Lê A,001,,,0\n"
+    );
+    let feb = format!(
+        "{CASE_HEADER}\nC1,U1,2026-01-05 09:00,mail,complaint,1,complex,false,false,Lê A,001,,,0\nC2,U2,2026-02-03 09:00,vssid,reflection,,normal,false,false,,,,,0\nC3,U2,2026-02-30 09:00,vssid,reflection,,normal,false,false,,,,,0\n"
+    );
+    (
+        write_extract(root, "2026-01-31", &[("units.csv", UNITS), ("cases.csv", &jan)]),
+        write_extract(root, "2026-02-28", &[("cases.csv", &feb)]),
+    )
+}
+
+#[test]
+fn killed_at_every_commit_step_the_store_is_before_or_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (jan, feb) = two_extracts(&tmp.path().join("in"));
+
+    // The reference: both extracts ingested without interruption.
+    let clean = tmp.path().join("clean");
+    assert!(ingest_cli(&clean, &jan, None).status.success());
+    let before = visible_state(&clean);
+    assert!(ingest_cli(&clean, &feb, None).status.success());
+    let after = visible_state(&clean);
+    assert_ne!(before, after);
+
+    for point in ["before-rename", "after-rename", "before-catalog", "after-catalog"] {
+        let store = tmp.path().join(point);
+        assert!(ingest_cli(&store, &jan, None).status.success());
+        let out = ingest_cli(&store, &feb, Some(point));
+        assert!(!out.status.success(), "{point}: the process should have aborted");
+        let seen = visible_state(&store);
+        let expected = if point == "after-catalog" { &after } else { &before };
+        assert_eq!(&seen, expected, "{point}: store must be as before or as after");
+        // Status reads the store fine, and a re-run completes.
+        let status = vigil().arg("status").arg("--store").arg(&store).output().unwrap();
+        assert!(status.status.success(), "{point}: {}", String::from_utf8_lossy(&status.stderr));
+        let rerun = ingest_cli(&store, &feb, None);
+        assert!(rerun.status.success(), "{point}: {}", String::from_utf8_lossy(&rerun.stderr));
+        assert_eq!(visible_state(&store), after, "{point}: re-run must reach the after state");
+        assert!(!store.join(".staging").exists());
+    }
+}
+
+#[test]
+fn killed_at_random_moments_of_a_long_ingest_the_store_stays_consistent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let gen = vigil()
+        .args(["generate", "--scale", "0.05", "--seed", "3", "--from", "2025-05", "--to", "2025-09", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+
+    let clean = tmp.path().join("clean");
+    assert!(ingest_cli(&clean, &data, None).status.success());
+    let final_state = visible_state(&clean);
+    let catalog_len = |p: &Path| Store::open(p).unwrap().catalog().unwrap().extracts.len();
+    let total = catalog_len(&clean);
+
+    let store = tmp.path().join("killed");
+    for delay_ms in [30u64, 120, 250, 400, 700] {
+        let mut child = vigil()
+            .arg("ingest")
+            .arg(&data)
+            .arg("--store")
+            .arg(&store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Whatever point it died at, the store reads cleanly and holds a
+        // whole number of extracts; the next run skips those already in.
+        if store.join("catalog.json").exists() {
+            let n = catalog_len(&store);
+            assert!(n <= total);
+            let status = vigil().arg("status").arg("--store").arg(&store).output().unwrap();
+            assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        }
+    }
+    let rerun = ingest_cli(&store, &data, None);
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    assert_eq!(catalog_len(&store), total);
+    // Same content as an uninterrupted ingest (ingestion times aside).
+    assert_eq!(visible_state(&store), final_state);
+}
+
+#[test]
+fn ingest_without_a_key_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (jan, _) = two_extracts(&tmp.path().join("in"));
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .env_remove("VIGIL_HMAC_KEY")
+        .arg("ingest")
+        .arg(&jan)
+        .arg("--store")
+        .arg(tmp.path().join("s"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("VIGIL_HMAC_KEY"));
+}
