@@ -92,7 +92,7 @@ pub enum Command {
 pub struct StoreArg {
     /// The store directory.
     #[arg(long = "store", env = "VIGIL_STORE", default_value = "store")]
-    pub path: PathBuf,
+    pub store_dir: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -138,11 +138,11 @@ pub fn run(cli: Cli) -> Result<()> {
             show_quarantine,
         } => {
             let key = Key::from_config(key_file.as_deref())?;
-            let store = Store::open(&store.path)?;
+            let store = Store::open(&store.store_dir)?;
             ingest_all(&store, &path, &key, show_quarantine)
         }
         Command::Status { store, as_of } => {
-            let store = Store::open_existing(&store.path)?;
+            let store = Store::open_existing(&store.store_dir)?;
             print_status(&store, as_of)
         }
         Command::Generate {
@@ -367,4 +367,21 @@ fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
         ingest_all(&store, &dirty, &key, true)?;
     }
     print_status(&store, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn months_parse() {
+        assert_eq!(parse_month("2025-07").unwrap(), (2025, 7));
+        assert!(parse_month("2025-13").is_err());
+    }
 }

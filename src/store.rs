@@ -487,6 +487,8 @@ impl Staging {
         fs::rename(&tmp, self.store.root.join(CATALOG))?;
         sync_dir(&self.store.root)?;
         failpoint("after-catalog");
+        // Only the now-empty staging folder is left; not an error if absent.
+        let _ = fs::remove_dir(self.store.root.join(STAGING));
         Ok(())
     }
 }

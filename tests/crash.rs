@@ -38,7 +38,11 @@ fn visible_state(store: &Path) -> Vec<String> {
             &format!("SELECT * FROM {} ORDER BY 1", t.name()),
         ));
     }
-    out.extend(query(&store, None, "SELECT * FROM quarantine ORDER BY file, line"));
+    out.extend(query(
+        &store,
+        None,
+        "SELECT * FROM quarantine ORDER BY file, line",
+    ));
     out
 }
 
@@ -50,7 +54,11 @@ fn two_extracts(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         "{CASE_HEADER}\nC1,U1,2026-01-05 09:00,mail,complaint,1,complex,false,false,Lê A,001,,,0\nC2,U2,2026-02-03 09:00,vssid,reflection,,normal,false,false,,,,,0\nC3,U2,2026-02-30 09:00,vssid,reflection,,normal,false,false,,,,,0\n"
     );
     (
-        write_extract(root, "2026-01-31", &[("units.csv", UNITS), ("cases.csv", &jan)]),
+        write_extract(
+            root,
+            "2026-01-31",
+            &[("units.csv", UNITS), ("cases.csv", &jan)],
+        ),
         write_extract(root, "2026-02-28", &[("cases.csv", &feb)]),
     )
 }
@@ -68,20 +76,52 @@ fn killed_at_every_commit_step_the_store_is_before_or_after() {
     let after = visible_state(&clean);
     assert_ne!(before, after);
 
-    for point in ["before-rename", "after-rename", "before-catalog", "after-catalog"] {
+    for point in [
+        "before-rename",
+        "after-rename",
+        "before-catalog",
+        "after-catalog",
+    ] {
         let store = tmp.path().join(point);
         assert!(ingest_cli(&store, &jan, None).status.success());
         let out = ingest_cli(&store, &feb, Some(point));
-        assert!(!out.status.success(), "{point}: the process should have aborted");
+        assert!(
+            !out.status.success(),
+            "{point}: the process should have aborted"
+        );
         let seen = visible_state(&store);
-        let expected = if point == "after-catalog" { &after } else { &before };
-        assert_eq!(&seen, expected, "{point}: store must be as before or as after");
+        let expected = if point == "after-catalog" {
+            &after
+        } else {
+            &before
+        };
+        assert_eq!(
+            &seen, expected,
+            "{point}: store must be as before or as after"
+        );
         // Status reads the store fine, and a re-run completes.
-        let status = vigil().arg("status").arg("--store").arg(&store).output().unwrap();
-        assert!(status.status.success(), "{point}: {}", String::from_utf8_lossy(&status.stderr));
+        let status = vigil()
+            .arg("status")
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         let rerun = ingest_cli(&store, &feb, None);
-        assert!(rerun.status.success(), "{point}: {}", String::from_utf8_lossy(&rerun.stderr));
-        assert_eq!(visible_state(&store), after, "{point}: re-run must reach the after state");
+        assert!(
+            rerun.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
+        assert_eq!(
+            visible_state(&store),
+            after,
+            "{point}: re-run must reach the after state"
+        );
         assert!(!store.join(".staging").exists());
     }
 }
@@ -90,12 +130,19 @@ fn killed_at_every_commit_step_the_store_is_before_or_after() {
 fn killed_at_random_moments_of_a_long_ingest_the_store_stays_consistent() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let gen = vigil()
-        .args(["generate", "--scale", "0.05", "--seed", "3", "--from", "2025-05", "--to", "2025-09", "--out"])
+    let generated = vigil()
+        .args([
+            "generate", "--scale", "0.05", "--seed", "3", "--from", "2025-05", "--to", "2025-09",
+            "--out",
+        ])
         .arg(&data)
         .output()
         .unwrap();
-    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
 
     let clean = tmp.path().join("clean");
     assert!(ingest_cli(&clean, &data, None).status.success());
@@ -122,12 +169,25 @@ fn killed_at_random_moments_of_a_long_ingest_the_store_stays_consistent() {
         if store.join("catalog.json").exists() {
             let n = catalog_len(&store);
             assert!(n <= total);
-            let status = vigil().arg("status").arg("--store").arg(&store).output().unwrap();
-            assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+            let status = vigil()
+                .arg("status")
+                .arg("--store")
+                .arg(&store)
+                .output()
+                .unwrap();
+            assert!(
+                status.status.success(),
+                "{}",
+                String::from_utf8_lossy(&status.stderr)
+            );
         }
     }
     let rerun = ingest_cli(&store, &data, None);
-    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
     assert_eq!(catalog_len(&store), total);
     // Same content as an uninterrupted ingest (ingestion times aside).
     assert_eq!(visible_state(&store), final_state);
