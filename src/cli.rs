@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::prelude::SessionContext;
 
 use crate::contract::Table;
+use crate::export::TableFormat;
 use crate::generate::{self, GenerateOptions, OutputFormat};
 use crate::ingest::{self, Outcome};
 use crate::pseudonym::Key;
@@ -66,6 +67,12 @@ pub enum Command {
         #[arg(long)]
         as_of: Option<NaiveDate>,
     },
+    /// Print the league table of a period: every province's indicators,
+    /// area scores, composite, tier, rank and rank interval.
+    Score(ScoreArgs),
+    /// Print every indicator's numerator, denominator and value per
+    /// province (the long form).
+    Indicators(ScoreArgs),
     /// Write a realistic series of synthetic monthly extracts.
     Generate {
         /// Output folder (one sub-folder per extract).
@@ -93,6 +100,23 @@ pub struct StoreArg {
     /// The store directory.
     #[arg(long = "store", env = "VIGIL_STORE", default_value = "store")]
     pub store_dir: PathBuf,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScoreArgs {
+    /// A month 2026-03, a quarter 2026-Q3 or a year 2026.
+    #[arg(long)]
+    pub period: String,
+    /// Use only extracts dated on or before this date (YYYY-MM-DD).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+    /// Write to this file instead of standard output (required for parquet).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -145,6 +169,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let store = Store::open_existing(&store.store_dir)?;
             print_status(&store, as_of)
         }
+        Command::Score(args) => score(&args, false),
+        Command::Indicators(args) => score(&args, true),
         Command::Generate {
             out,
             seed,
@@ -184,6 +210,83 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn score(args: &ScoreArgs, long_form: bool) -> Result<()> {
+    let store = Store::open_existing(&args.store.store_dir)?;
+    let engine = crate::scoring::Engine::bundled(store);
+    let scores = runtime()?.block_on(engine.score(&args.period, args.as_of))?;
+    if args.format == TableFormat::Parquet && args.out.is_none() {
+        bail!("--format parquet writes a binary file: give it with --out FILE");
+    }
+    if args.format == TableFormat::Table && !long_form {
+        let text = league_text(&scores);
+        return emit(args.out.as_deref(), text.as_bytes());
+    }
+    let batch = if long_form {
+        crate::scoring::indicator_batch(&scores.indicators)?
+    } else {
+        crate::scoring::league_batch(&scores)?
+    };
+    let bytes = crate::export::encode(&batch, args.format)?;
+    emit(args.out.as_deref(), &bytes)
+}
+
+fn emit(out: Option<&Path>, bytes: &[u8]) -> Result<()> {
+    match out {
+        Some(p) => std::fs::write(p, bytes).with_context(|| format!("writing {}", p.display())),
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(bytes)?;
+            Ok(())
+        }
+    }
+}
+
+fn fmt_score(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.2}"))
+        .unwrap_or_else(|| "–".to_string())
+}
+
+/// The league table as a terminal reads it.
+fn league_text(scores: &crate::scoring::Scores) -> String {
+    let mut rows: Vec<&crate::scoring::LeagueRow> = scores.league.iter().collect();
+    rows.sort_by_key(|r| (r.rank.unwrap_or(u32::MAX), r.province_code.clone()));
+    let mut out = format!(
+        "League table {} (as of {}, counted to {})\n{:>4}  {:<7} {:<24} {:>9} {:>4} {:>8} {:>8} {:>8}  {}\n",
+        scores.period.label,
+        scores.as_of,
+        scores.effective_end,
+        "rank",
+        "code",
+        "province",
+        "composite",
+        "tier",
+        "R",
+        "D",
+        "E",
+        "rank interval"
+    );
+    for r in rows {
+        let interval = match (r.rank_lo, r.rank_hi) {
+            (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
+            _ => "–".to_string(),
+        };
+        let name: String = r.province_name.chars().take(24).collect();
+        out.push_str(&format!(
+            "{:>4}  {:<7} {:<24} {:>9} {:>4} {:>8} {:>8} {:>8}  {}\n",
+            r.rank.map(|x| x.to_string()).unwrap_or_else(|| "–".into()),
+            r.province_code,
+            name,
+            fmt_score(r.composite),
+            r.tier,
+            fmt_score(r.reception_score),
+            fmt_score(r.deadlines_score),
+            fmt_score(r.data_entry_score),
+            interval
+        ));
+    }
+    out
 }
 
 /// Ingests one extract or a folder of extracts; stops at the first

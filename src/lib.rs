@@ -10,15 +10,20 @@
 //! - [`pseudonym`]: requester identity replaced by an HMAC reference;
 //! - [`ingest`]: reading, validating and quarantining an extract;
 //! - [`store`]: the Parquet store, its atomic commits and its SQL views;
+//! - [`scoring`]: stages, indicators, scores, tiers, ranks;
+//! - [`udf`]: the calendar as SQL functions;
 //! - [`generate`]: realistic synthetic extracts;
 //! - [`cli`]: the command line.
 
 pub mod calendar;
 pub mod cli;
 pub mod contract;
+pub mod export;
 pub mod generate;
 pub mod ingest;
 pub mod pseudonym;
 pub mod reference;
 pub mod rules;
+pub mod scoring;
 pub mod store;
+pub mod udf;

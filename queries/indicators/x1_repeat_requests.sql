@@ -1,0 +1,31 @@
+-- x1_repeat_requests (monitoring): cases received in [ps, pe'] whose
+-- requester had another case in the same current province in the
+-- preceding window (365 days by default) / cases received in [ps, pe'] with
+-- a requester reference.
+WITH rc AS (
+    SELECT c.case_id, c.requester_ref, c.received_at, up.province_code
+    FROM cases c
+    JOIN unit_province up ON up.unit_code = c.unit_code
+    WHERE c.requester_ref IS NOT NULL AND up.province_code IS NOT NULL
+),
+in_period AS (
+    SELECT rc.* FROM rc CROSS JOIN params p
+    WHERE CAST(rc.received_at AS DATE) BETWEEN p.ps AND p.pe
+),
+repeats AS (
+    SELECT DISTINCT a.case_id
+    FROM in_period a
+    CROSS JOIN rules r
+    JOIN rc b
+      ON b.requester_ref = a.requester_ref
+     AND b.province_code = a.province_code
+     AND b.case_id <> a.case_id
+     AND b.received_at < a.received_at
+     AND CAST(b.received_at AS BIGINT) >= CAST(a.received_at AS BIGINT) - r.repeat_window_micros
+)
+SELECT a.province_code,
+       count(rp.case_id) AS numerator,
+       count(*) AS denominator
+FROM in_period a
+LEFT JOIN repeats rp ON rp.case_id = a.case_id
+GROUP BY a.province_code

@@ -1,0 +1,200 @@
+//! SQL functions over the working-day calendar (METHODOLOGY section 4),
+//! registered in every DataFusion context that scores:
+//!
+//! - `wd_add(date, n)`: the n-th working day strictly after `date`;
+//! - `wd_between(a, b)`: working days in (a, b], 0 when b ≤ a;
+//! - `cal_deadline(date, n)`: date + n calendar days, moved to the next
+//!   working day when that is not one;
+//! - `wh_add(ts, seconds)`: the instant at which `seconds` of working time
+//!   have elapsed after `ts`;
+//! - `wh_between(t1, t2)`: seconds of working time between two instants;
+//! - `is_blank(text)`: null or only whitespace (Unicode White_Space).
+//!
+//! They are plain vectorised loops over Arrow arrays; the calendar answers
+//! each call from precomputed day tables.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+
+use crate::calendar::Calendar;
+use crate::contract::TIMESTAMP;
+
+fn arrays(args: &[ColumnarValue], types: &[DataType]) -> Result<Vec<ArrayRef>> {
+    ColumnarValue::values_to_arrays(args)?
+        .into_iter()
+        .zip(types)
+        .map(|(a, t)| {
+            if a.data_type() == t {
+                Ok(a)
+            } else {
+                cast(&a, t).map_err(DataFusionError::from)
+            }
+        })
+        .collect()
+}
+
+/// An array result, or a scalar when every argument was a scalar (a
+/// one-row array would not match the batch it is used in).
+fn finish(args: &[ColumnarValue], result: ArrayRef) -> Result<ColumnarValue> {
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &result, 0,
+        )?))
+    } else {
+        Ok(ColumnarValue::Array(result))
+    }
+}
+
+fn downcast<'a, T: 'static>(a: &'a ArrayRef, name: &str) -> Result<&'a T> {
+    a.as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| DataFusionError::Internal(format!("{name}: unexpected argument type")))
+}
+
+fn micros_to_time(us: i64) -> NaiveDateTime {
+    DateTime::from_timestamp_micros(us)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
+}
+
+fn time_to_micros(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
+}
+
+/// Builds the calendar functions over one calendar.
+pub fn calendar_udfs(cal: Arc<Calendar>) -> Vec<ScalarUDF> {
+    let mut out = Vec::new();
+
+    let c = cal.clone();
+    out.push(create_udf(
+        "wd_add",
+        vec![DataType::Date32, DataType::Int64],
+        DataType::Date32,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let a = arrays(args, &[DataType::Date32, DataType::Int64])?;
+            let d = downcast::<Date32Array>(&a[0], "wd_add")?;
+            let n = downcast::<Int64Array>(&a[1], "wd_add")?;
+            let r: Date32Array = d
+                .iter()
+                .zip(n.iter())
+                .map(|(d, n)| match (d, n) {
+                    (Some(d), Some(n)) if n >= 0 => Some(c.wd_add_days(d, n as u32)),
+                    _ => None,
+                })
+                .collect();
+            finish(args, Arc::new(r))
+        }),
+    ));
+
+    let c = cal.clone();
+    out.push(create_udf(
+        "wd_between",
+        vec![DataType::Date32, DataType::Date32],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let a = arrays(args, &[DataType::Date32, DataType::Date32])?;
+            let x = downcast::<Date32Array>(&a[0], "wd_between")?;
+            let y = downcast::<Date32Array>(&a[1], "wd_between")?;
+            let r: Int64Array = x
+                .iter()
+                .zip(y.iter())
+                .map(|(x, y)| Some(c.wd_between_days(x?, y?)))
+                .collect();
+            finish(args, Arc::new(r))
+        }),
+    ));
+
+    let c = cal.clone();
+    out.push(create_udf(
+        "cal_deadline",
+        vec![DataType::Date32, DataType::Int64],
+        DataType::Date32,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let a = arrays(args, &[DataType::Date32, DataType::Int64])?;
+            let d = downcast::<Date32Array>(&a[0], "cal_deadline")?;
+            let n = downcast::<Int64Array>(&a[1], "cal_deadline")?;
+            let r: Date32Array = d
+                .iter()
+                .zip(n.iter())
+                .map(|(d, n)| {
+                    let date = crate::ingest::date_from_day(d?);
+                    Some(crate::ingest::day_number(c.cal_deadline(date, n?)))
+                })
+                .collect();
+            finish(args, Arc::new(r))
+        }),
+    ));
+
+    let c = cal.clone();
+    out.push(create_udf(
+        "wh_add",
+        vec![TIMESTAMP, DataType::Int64],
+        TIMESTAMP,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let a = arrays(args, &[TIMESTAMP, DataType::Int64])?;
+            let t = downcast::<TimestampMicrosecondArray>(&a[0], "wh_add")?;
+            let s = downcast::<Int64Array>(&a[1], "wh_add")?;
+            let r: TimestampMicrosecondArray = t
+                .iter()
+                .zip(s.iter())
+                .map(|(t, s)| Some(time_to_micros(c.wh_add(micros_to_time(t?), s?))))
+                .collect();
+            finish(args, Arc::new(r))
+        }),
+    ));
+
+    let c = cal;
+    out.push(create_udf(
+        "wh_between",
+        vec![TIMESTAMP, TIMESTAMP],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let a = arrays(args, &[TIMESTAMP, TIMESTAMP])?;
+            let x = downcast::<TimestampMicrosecondArray>(&a[0], "wh_between")?;
+            let y = downcast::<TimestampMicrosecondArray>(&a[1], "wh_between")?;
+            let r: Int64Array = x
+                .iter()
+                .zip(y.iter())
+                .map(|(x, y)| Some(c.wh_between(micros_to_time(x?), micros_to_time(y?))))
+                .collect();
+            finish(args, Arc::new(r))
+        }),
+    ));
+
+    out.push(create_udf(
+        "is_blank",
+        vec![DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let a = arrays(args, &[DataType::Utf8])?;
+            let s = downcast::<StringArray>(&a[0], "is_blank")?;
+            let r: BooleanArray = (0..s.len())
+                .map(|i| Some(s.is_null(i) || s.value(i).chars().all(char::is_whitespace)))
+                .collect();
+            finish(args, Arc::new(r))
+        }),
+    ));
+    out
+}
+
+/// Registers the calendar functions in a context.
+pub fn register(ctx: &SessionContext, cal: Arc<Calendar>) {
+    for f in calendar_udfs(cal) {
+        ctx.register_udf(f);
+    }
+}
