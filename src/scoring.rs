@@ -834,18 +834,55 @@ pub fn indicator_batch(values: &[IndicatorValue]) -> Result<RecordBatch> {
     )?)
 }
 
-/// Registers `league_table` and `indicator_values` for scored periods.
-pub fn register_scores(ctx: &SessionContext, scores: &Scores) -> Result<()> {
-    let league = league_batch(scores)?;
-    let long = indicator_batch(&scores.indicators)?;
-    for (name, batch) in [("league_table", league), ("indicator_values", long)] {
+/// Registers `league_table` and `indicator_values` holding the given
+/// scored periods (replacing earlier registrations).
+pub fn register_scores(ctx: &SessionContext, scores: &[Scores]) -> Result<()> {
+    let league: Vec<RecordBatch> = scores.iter().map(league_batch).collect::<Result<_>>()?;
+    let long: Vec<RecordBatch> = scores
+        .iter()
+        .map(|s| indicator_batch(&s.indicators))
+        .collect::<Result<_>>()?;
+    let empty = Scores {
+        period: Period::parse("2022").expect("valid"),
+        as_of: NaiveDate::MIN,
+        effective_end: NaiveDate::MIN,
+        indicators: Vec::new(),
+        league: Vec::new(),
+    };
+    for (name, batches, schema) in [
+        ("league_table", league, league_batch(&empty)?.schema()),
+        ("indicator_values", long, indicator_batch(&[])?.schema()),
+    ] {
         ctx.deregister_table(name)?;
-        ctx.register_table(
-            name,
-            Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
-        )?;
+        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
     }
     Ok(())
+}
+
+impl Engine {
+    /// A context for analysts: the store, the views, and `league_table` and
+    /// `indicator_values` for the given periods.
+    pub async fn analyst_context(
+        &self,
+        as_of: Option<NaiveDate>,
+        periods: &[Period],
+    ) -> Result<(SessionContext, NaiveDate)> {
+        let (ctx, as_of) = self.context(as_of).await?;
+        let mut all = Vec::new();
+        for p in periods {
+            let (pe, indicators) = self.indicators(&ctx, p, as_of).await?;
+            let league = self.league(p, &indicators);
+            all.push(Scores {
+                period: p.clone(),
+                as_of,
+                effective_end: pe,
+                indicators,
+                league,
+            });
+        }
+        register_scores(&ctx, &all)?;
+        Ok((ctx, as_of))
+    }
 }
 
 #[cfg(test)]

@@ -524,3 +524,61 @@ fn an_earlier_as_of_score_is_unchanged_by_later_extracts() {
     assert!(format!("{err:#}").contains("coverage"), "{err:#}");
     assert!(Period::parse("2026-Q5").is_err());
 }
+
+#[test]
+fn scores_are_tables_for_analysts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = format!(
+        "{CASE_HEADER}\nC1,U1,2026-01-05 09:00,mail,complaint,1,normal,false,false,,,,,0\n"
+    );
+    let events = format!("{EVENTS}\nE1,C1,accepted,2026-01-06 09:00,2026-01-06 10:00\n");
+    let store = store_with(
+        tmp.path(),
+        &[(
+            "2026-03-31",
+            &[
+                ("units.csv", UNITS),
+                ("cases.csv", &cases),
+                ("case_events.csv", &events),
+            ],
+        )],
+    );
+    let e = engine(&store);
+    let periods = [
+        Period::parse("2026-01").unwrap(),
+        Period::parse("2026-Q1").unwrap(),
+    ];
+    let rows = rt().block_on(async {
+        let (ctx, _) = e.analyst_context(None, &periods).await.unwrap();
+        let q = "SELECT period, count(*), count(composite), max(d1_acceptance_on_time_den) FROM league_table GROUP BY period ORDER BY period";
+        let a = ctx.sql(q).await.unwrap().collect().await.unwrap();
+        let b = ctx
+            .sql("SELECT count(*) FROM indicator_values")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let c = ctx
+            .sql("SELECT count(*) FROM stages")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        [a, b, c]
+            .iter()
+            .map(|x| {
+                datafusion::arrow::util::pretty::pretty_format_batches(x)
+                    .unwrap()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    // 34 provinces per period; only Hà Nội has data (one indicator area
+    // each: D and E), so one composite; 13 indicators × 34 × 2 periods.
+    assert!(rows.contains("| 2026-01 | 34"), "{rows}");
+    assert!(rows.contains("| 2026-Q1 | 34"), "{rows}");
+    assert!(rows.contains("884"), "{rows}");
+}
