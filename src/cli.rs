@@ -469,7 +469,24 @@ fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
         println!("demo: the deliberately dirty extract, every bad row quarantined:");
         ingest_all(&store, &dirty, &key, true)?;
     }
-    print_status(&store, None)
+    print_status(&store, None)?;
+    // The league table of the last whole quarter before the as-of date.
+    let as_of = store
+        .catalog()?
+        .effective_as_of(None)
+        .context("the demo store is empty")?;
+    let quarter = crate::scoring::Period::last_complete_quarter(as_of);
+    let engine = crate::scoring::Engine::bundled(store.clone());
+    let scores = runtime()?.block_on(engine.score(&quarter.label, None))?;
+    println!();
+    print!("{}", league_text(&scores));
+    println!(
+        "\ndemo store: {} (try `vigil score --store {} --period {} --format csv`)",
+        store.root().display(),
+        store.root().display(),
+        quarter.label
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -173,6 +173,13 @@ impl Period {
         })
     }
 
+    /// The last quarter that ends on or before a date.
+    pub fn last_complete_quarter(date: NaiveDate) -> Period {
+        let q = Period::parse(&format!("{}-Q{}", date.year(), (date.month() - 1) / 3 + 1))
+            .expect("valid quarter");
+        if q.end <= date { q } else { q.previous() }
+    }
+
     /// The period of the same kind just before this one.
     pub fn previous(&self) -> Period {
         let day_before = self.start - chrono::Duration::days(1);
@@ -906,6 +913,10 @@ mod tests {
         assert_eq!(m.previous().label, "2024-01");
         let y = Period::parse("2025").unwrap();
         assert_eq!(y.previous().label, "2024");
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(Period::last_complete_quarter(d("2026-11-15")).label, "2026-Q3");
+        assert_eq!(Period::last_complete_quarter(d("2026-09-30")).label, "2026-Q3");
+        assert_eq!(Period::last_complete_quarter(d("2026-02-01")).label, "2025-Q4");
         for bad in [
             "2026-Q5", "2026-13", "26", "2026-3", "Q3-2026", "2026-Q", "",
         ] {
