@@ -914,9 +914,18 @@ mod tests {
         let y = Period::parse("2025").unwrap();
         assert_eq!(y.previous().label, "2024");
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        assert_eq!(Period::last_complete_quarter(d("2026-11-15")).label, "2026-Q3");
-        assert_eq!(Period::last_complete_quarter(d("2026-09-30")).label, "2026-Q3");
-        assert_eq!(Period::last_complete_quarter(d("2026-02-01")).label, "2025-Q4");
+        assert_eq!(
+            Period::last_complete_quarter(d("2026-11-15")).label,
+            "2026-Q3"
+        );
+        assert_eq!(
+            Period::last_complete_quarter(d("2026-09-30")).label,
+            "2026-Q3"
+        );
+        assert_eq!(
+            Period::last_complete_quarter(d("2026-02-01")).label,
+            "2025-Q4"
+        );
         for bad in [
             "2026-Q5", "2026-13", "26", "2026-3", "Q3-2026", "2026-Q", "",
         ] {
