@@ -43,6 +43,22 @@ pub enum Command {
         /// The sample data folder (default: the repository's sample-data).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Where to serve the dashboards (a free port is chosen when this
+        /// one is taken).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// Stop after printing the league table instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve the dashboards, downloads and JSON API over HTTP.
+    Serve {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        #[command(flatten)]
+        web: WebArgs,
     },
     /// Validate extracts and add them to the store. PATH is one extract
     /// folder (with manifest.json) or a folder of extract folders, ingested
@@ -102,6 +118,32 @@ pub struct StoreArg {
     pub store_dir: PathBuf,
 }
 
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct WebArgs {
+    /// Extra or replacement dashboard definitions (*.toml); default:
+    /// ./dashboards when it exists, besides the built-in ones.
+    #[arg(long)]
+    pub dashboards: Option<PathBuf>,
+    /// Extra or replacement named queries (*.sql); default: ./queries when
+    /// it exists.
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+}
+
+impl WebArgs {
+    fn dirs(&self) -> (Option<PathBuf>, Option<PathBuf>) {
+        let pick = |given: &Option<PathBuf>, default: &str| {
+            given
+                .clone()
+                .or_else(|| Some(PathBuf::from(default)).filter(|p| p.is_dir()))
+        };
+        (
+            pick(&self.dashboards, "dashboards"),
+            pick(&self.queries, "queries"),
+        )
+    }
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct ScoreArgs {
     /// A month 2026-03, a quarter 2026-Q3 or a year 2026.
@@ -137,8 +179,9 @@ fn parse_month(s: &str) -> Result<(i32, u32)> {
 pub fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,tower_http=info,vigil=info")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -154,7 +197,23 @@ pub fn main() -> std::process::ExitCode {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Demo { store, data } => demo(&store, data),
+        Command::Demo {
+            store,
+            data,
+            bind,
+            no_serve,
+        } => {
+            demo(&store, data)?;
+            if no_serve {
+                return Ok(());
+            }
+            let store = Store::open_existing(&store)?;
+            serve(store, bind, &WebArgs::default(), true)
+        }
+        Command::Serve { store, bind, web } => {
+            let store = Store::open(&store.store_dir)?;
+            serve(store, bind, &web, false)
+        }
         Command::Ingest {
             path,
             store,
@@ -210,6 +269,24 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Loads and checks the dashboards, then serves until Ctrl-C.
+fn serve(store: Store, bind: std::net::SocketAddr, web: &WebArgs, fallback: bool) -> Result<()> {
+    let (dash_dir, query_dir) = web.dirs();
+    let catalog = crate::dashboards::Catalog::load(dash_dir.as_deref(), query_dir.as_deref())?;
+    let engine = crate::scoring::Engine::bundled(store);
+    let state = crate::web::AppState::new(engine, catalog)?;
+    runtime()?.block_on(async move {
+        state.check_dashboards().await?;
+        let addr = if fallback && std::net::TcpListener::bind(bind).is_err() {
+            println!("{bind} is taken; choosing a free port");
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+        } else {
+            bind
+        };
+        crate::web::serve(state, addr).await
+    })
 }
 
 fn score(args: &ScoreArgs, long_form: bool) -> Result<()> {

@@ -13,13 +13,20 @@
 //! - [`scoring`]: stages, indicators, scores, tiers, ranks;
 //! - [`udf`]: the calendar as SQL functions;
 //! - [`generate`]: realistic synthetic extracts;
+//! - [`i18n`]: Vietnamese and English labels, numbers and dates;
+//! - [`charts`]: line, bar and funnel charts as SVG and PNG;
+//! - [`dashboards`]: dashboard definitions and their named queries;
+//! - [`web`]: the web application and its JSON API;
 //! - [`cli`]: the command line.
 
 pub mod calendar;
+pub mod charts;
 pub mod cli;
 pub mod contract;
+pub mod dashboards;
 pub mod export;
 pub mod generate;
+pub mod i18n;
 pub mod ingest;
 pub mod pseudonym;
 pub mod reference;
@@ -27,3 +34,4 @@ pub mod rules;
 pub mod scoring;
 pub mod store;
 pub mod udf;
+pub mod web;

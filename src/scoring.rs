@@ -43,11 +43,34 @@ macro_rules! query {
 }
 
 /// Views every scoring context defines, in dependency order.
-pub const VIEWS: [NamedQuery; 3] = [
+pub const VIEWS: [NamedQuery; 4] = [
     query!("unit_province", "unit_province.sql"),
+    query!("case_progress", "case_progress.sql"),
     query!("entry_records", "entry_records.sql"),
     query!("stages", "stages.sql"),
 ];
+
+/// Views computed once per context and kept in memory: every indicator of
+/// areas 2 and 3 reads them, and recomputing them per indicator would
+/// decode the case events many times over.
+const MATERIALIZED: [&str; 3] = ["case_progress", "entry_records", "stages"];
+
+/// Runs `sql` and registers its result in memory under `name`, replacing
+/// any table or view of that name. The batches are dealt over as many
+/// partitions as the context plans with, so later queries stay parallel.
+async fn materialize(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
+    let df = ctx.sql(sql).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    let n = ctx.copied_config().target_partitions().max(1);
+    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
+    for (i, b) in batches.into_iter().enumerate() {
+        partitions[i % n].push(b);
+    }
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, partitions)?))?;
+    Ok(())
+}
 
 /// The area an indicator belongs to; monitoring indicators have none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -442,10 +465,21 @@ impl Engine {
         crate::udf::register(&ctx, self.calendar.clone());
         self.register_reference(&ctx)?;
         ctx.register_table("rules", Arc::new(rules_table(&self.rules)?))?;
+        // The current versions of the two large tables are read by several
+        // views; deduplicating them once saves decoding them again per view.
+        for table in ["cases", "case_events"] {
+            materialize(&ctx, table, &format!("SELECT * FROM {table}")).await?;
+        }
         for v in &VIEWS {
-            ctx.sql(&format!("CREATE VIEW {} AS {}", v.name, v.sql))
-                .await
-                .with_context(|| format!("queries/{}.sql", v.name))?;
+            if MATERIALIZED.contains(&v.name) {
+                materialize(&ctx, v.name, v.sql)
+                    .await
+                    .with_context(|| format!("queries/{}.sql", v.name))?;
+            } else {
+                ctx.sql(&format!("CREATE VIEW {} AS {}", v.name, v.sql))
+                    .await
+                    .with_context(|| format!("queries/{}.sql", v.name))?;
+            }
         }
         Ok((ctx, effective))
     }

@@ -1,20 +1,14 @@
 -- x2_recovery_rate (monitoring): amounts recovered / amounts to recover
 -- (VND) over cases first settled in [ps, pe'] with something to recover.
 -- It may exceed 1.
-WITH first_settled AS (
-    SELECT case_id, min(occurred_at) AS settled_at
-    FROM case_events
-    WHERE event_type = 'settled'
-    GROUP BY case_id
-)
 SELECT up.province_code,
        sum(coalesce(c.amount_recovered_vnd, 0)) AS numerator,
        sum(c.amount_to_recover_vnd) AS denominator
-FROM first_settled f
+FROM case_progress f
 JOIN cases c ON c.case_id = f.case_id
 JOIN unit_province up ON up.unit_code = c.unit_code
 CROSS JOIN params p
-WHERE CAST(f.settled_at AS DATE) BETWEEN p.ps AND p.pe
+WHERE CAST(f.first_settled AS DATE) BETWEEN p.ps AND p.pe
   AND c.amount_to_recover_vnd > 0
   AND up.province_code IS NOT NULL
 GROUP BY up.province_code

@@ -1,0 +1,377 @@
+//! Languages of the web pages and charts: Vietnamese (the default) and
+//! English. Owns every label a reader sees, and how numbers and dates are
+//! written in each language.
+//!
+//! Labels live in one table here rather than in templates so that a label
+//! missing in one language is caught by a test, not by a reader.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    Vi,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "vi" => Some(Lang::Vi),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Vi => Lang::En,
+            Lang::En => Lang::Vi,
+        }
+    }
+}
+
+/// (key, Vietnamese, English).
+const LABELS: &[(&str, &str, &str)] = &[
+    // Navigation and page furniture
+    (
+        "app_title",
+        "vigil — Giám sát tiếp công dân, khiếu nại, tố cáo",
+        "vigil — Citizen reception, complaints and denunciations monitor",
+    ),
+    ("nav_league", "Bảng xếp hạng", "League table"),
+    ("nav_national", "Toàn quốc", "National overview"),
+    ("nav_status", "Tình trạng dữ liệu", "Data status"),
+    ("nav_dashboards", "Bảng điều khiển", "Dashboards"),
+    ("switch_language", "English", "Tiếng Việt"),
+    ("period", "Kỳ", "Period"),
+    ("as_of", "Dữ liệu đến ngày", "Data as of"),
+    ("counted_to", "tính đến ngày", "counted to"),
+    ("show", "Xem", "Show"),
+    ("download", "Tải về", "Download"),
+    ("print", "In", "Print"),
+    ("no_rows", "Không có dữ liệu", "No data"),
+    ("province", "Tỉnh, thành phố", "Province"),
+    (
+        "back_to_league",
+        "Về bảng xếp hạng",
+        "Back to the league table",
+    ),
+    ("generated", "Lập lúc", "Generated"),
+    ("reasons_title", "Vì sao xếp hạng này", "Why this tier"),
+    ("api", "API", "API"),
+    ("error", "Lỗi", "Error"),
+    // Columns
+    ("rank", "Hạng", "Rank"),
+    ("rank_interval", "Khoảng hạng (90%)", "Rank interval (90%)"),
+    ("province_code", "Mã", "Code"),
+    ("province_name", "Tỉnh, thành phố", "Province"),
+    ("composite", "Điểm tổng hợp", "Composite"),
+    ("tier", "Xếp loại", "Tier"),
+    ("reception_score", "Tiếp công dân", "Reception"),
+    ("deadlines_score", "Đúng hạn", "Deadlines"),
+    ("data_entry_score", "Nhập dữ liệu", "Data entry"),
+    (
+        "change",
+        "Thay đổi so với kỳ trước",
+        "Change on previous period",
+    ),
+    ("indicator", "Chỉ tiêu", "Indicator"),
+    ("numerator", "Tử số", "Numerator"),
+    ("denominator", "Mẫu số", "Denominator"),
+    ("value", "Giá trị", "Value"),
+    ("national_value", "Cả nước", "National"),
+    ("trend", "Xu hướng", "Trend"),
+    ("prev_value", "Kỳ trước", "Previous period"),
+    ("prev_composite", "Điểm kỳ trước", "Previous composite"),
+    ("n", "Số vụ việc đến hạn", "Cases due"),
+    ("lower_95", "Giới hạn dưới 95%", "Lower 95% limit"),
+    ("lower_998", "Giới hạn dưới 99,8%", "Lower 99.8% limit"),
+    ("extract_date", "Ngày trích xuất", "Extract date"),
+    ("source", "Nguồn", "Source"),
+    ("ingested_at", "Nạp lúc", "Ingested at"),
+    ("rows_accepted", "Dòng được nhận", "Rows accepted"),
+    ("rows_quarantined", "Dòng bị cách ly", "Rows quarantined"),
+    ("reason_kind", "Lý do", "Reason"),
+    ("rows", "Số dòng", "Rows"),
+    ("table_name", "Bảng", "Table"),
+    ("current_rows", "Dòng hiện hành", "Current rows"),
+    ("rate", "Tỷ lệ", "Rate"),
+    ("flag", "Cảnh báo", "Flag"),
+    ("provinces", "Số tỉnh", "Provinces"),
+    ("band", "Khoảng điểm", "Score band"),
+    // Tiers
+    ("tier_A", "A — Tốt", "A — Good"),
+    ("tier_B", "B — Khá", "B — Fair"),
+    ("tier_C", "C — Trung bình", "C — Weak"),
+    ("tier_D", "D — Kém", "D — Poor"),
+    ("tier_insufficient", "Chưa đủ dữ liệu", "Insufficient data"),
+    // Indicators
+    (
+        "r1_head_reception",
+        "Người đứng đầu tiếp công dân định kỳ",
+        "Head holds periodic reception",
+    ),
+    (
+        "r2_head_share",
+        "Tỷ lệ buổi tiếp do người đứng đầu chủ trì",
+        "Share of sessions led by the head",
+    ),
+    (
+        "d1_acceptance_on_time",
+        "Thụ lý đúng hạn",
+        "Acceptance on time",
+    ),
+    (
+        "d2_settlement_on_time",
+        "Giải quyết đúng hạn",
+        "Settlement on time",
+    ),
+    (
+        "d3_vssid_response",
+        "Trả lời VssID đúng hạn",
+        "VssID answered on time",
+    ),
+    (
+        "d4_backlog_health",
+        "Hồ sơ tồn chưa quá hạn",
+        "Backlog not overdue",
+    ),
+    (
+        "e1_entry_coverage",
+        "Vụ việc được nhập vào CSDL quốc gia",
+        "Cases entered in the national database",
+    ),
+    (
+        "e2_entry_timeliness",
+        "Nhập CSDL kịp thời",
+        "Entered on time",
+    ),
+    (
+        "e3_record_completeness",
+        "Hồ sơ nhập đầy đủ",
+        "Complete records",
+    ),
+    (
+        "e4_account_coverage",
+        "Đơn vị có tài khoản CSDL",
+        "Units with a database account",
+    ),
+    (
+        "e5_account_hygiene",
+        "Tài khoản được thu hồi kịp thời",
+        "Accounts closed on time",
+    ),
+    (
+        "x1_repeat_requests",
+        "Đơn lặp lại (theo dõi)",
+        "Repeat requests (monitoring)",
+    ),
+    (
+        "x2_recovery_rate",
+        "Tỷ lệ thu hồi (theo dõi)",
+        "Recovery rate (monitoring)",
+    ),
+    // Reasons
+    (
+        "reason_tier",
+        "Điểm tổng hợp {composite} — xếp loại {tier}.",
+        "Composite {composite}: tier {tier}.",
+    ),
+    (
+        "reason_insufficient",
+        "Chưa đủ dữ liệu: cần ít nhất hai lĩnh vực có điểm.",
+        "Not enough data: at least two areas need a score.",
+    ),
+    (
+        "reason_weak",
+        "{indicator}: {value} (cả nước {national}; {num}/{den}).",
+        "{indicator}: {value} (national {national}; {num}/{den}).",
+    ),
+    (
+        "reason_strong",
+        "Tốt hơn cả nước: {indicator} {value} (cả nước {national}).",
+        "Better than the nation: {indicator} {value} (national {national}).",
+    ),
+    (
+        "reason_no_data",
+        "{indicator}: không có dữ liệu trong kỳ.",
+        "{indicator}: no data in the period.",
+    ),
+    (
+        "reason_funnel_low",
+        "Giải quyết đúng hạn thấp hơn giới hạn kiểm soát 99,8% của biểu đồ phễu.",
+        "Settlement on time is below the 99.8% control limit of the funnel plot.",
+    ),
+    // Charts
+    (
+        "funnel_title",
+        "Biểu đồ phễu: giải quyết đúng hạn (d2)",
+        "Funnel plot: settlement on time (d2)",
+    ),
+    ("funnel_x", "Số vụ việc đến hạn", "Cases due"),
+    ("funnel_y", "Tỷ lệ đúng hạn", "Share on time"),
+    ("funnel_mean", "Cả nước", "National rate"),
+    ("funnel_95", "Giới hạn 95%", "95% limit"),
+    ("funnel_998", "Giới hạn 99,8%", "99.8% limit"),
+    (
+        "below_limit",
+        "Dưới giới hạn 99,8%",
+        "Below the 99.8% limit",
+    ),
+    ("within_limits", "Trong giới hạn", "Within limits"),
+];
+
+/// The label for `key`; the key itself when there is none (a dashboard's
+/// own column names, say), so a page never shows an empty heading.
+pub fn t(lang: Lang, key: &str) -> String {
+    LABELS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, vi, en)| match lang {
+            Lang::Vi => *vi,
+            Lang::En => *en,
+        })
+        .unwrap_or(key)
+        .to_string()
+}
+
+/// Every label in one language, for templates.
+pub fn all(lang: Lang) -> std::collections::BTreeMap<String, String> {
+    LABELS
+        .iter()
+        .map(|(k, _, _)| (k.to_string(), t(lang, k)))
+        .collect()
+}
+
+/// Whether a label exists for `key`.
+pub fn has(key: &str) -> bool {
+    LABELS.iter().any(|(k, _, _)| *k == key)
+}
+
+/// `t` with `{name}` placeholders filled in.
+pub fn tf(lang: Lang, key: &str, args: &[(&str, String)]) -> String {
+    let mut s = t(lang, key);
+    for (name, value) in args {
+        s = s.replace(&format!("{{{name}}}"), value);
+    }
+    s
+}
+
+/// A number with `decimals` places: `1.234,50` in Vietnamese, `1,234.50`
+/// in English.
+pub fn number(lang: Lang, v: f64, decimals: usize) -> String {
+    // Half away from zero, as the scores themselves are rounded.
+    let scale = 10f64.powi(decimals as i32);
+    let text = format!("{:.*}", decimals, (v.abs() * scale).round() / scale);
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let (group, point) = match lang {
+        Lang::Vi => ('.', ','),
+        Lang::En => (',', '.'),
+    };
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(group);
+        }
+        grouped.push(c);
+    }
+    let sign = if v < 0.0 && v.abs() * 10f64.powi(decimals as i32) >= 0.5 {
+        "−"
+    } else {
+        ""
+    };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}{point}{frac}")
+    }
+}
+
+/// A share 0..1 as a percentage with one decimal.
+pub fn percent(lang: Lang, v: f64) -> String {
+    format!("{}%", number(lang, v * 100.0, 1))
+}
+
+/// `23/11/2026` in Vietnamese, `23 Nov 2026` in English.
+pub fn date(lang: Lang, d: NaiveDate) -> String {
+    match lang {
+        Lang::Vi => d.format("%d/%m/%Y").to_string(),
+        Lang::En => d.format("%-d %b %Y").to_string(),
+    }
+}
+
+/// A period label as a reader says it: `Quý 3/2026`, `Q3 2026`.
+pub fn period(lang: Lang, label: &str) -> String {
+    if let Some((y, q)) = label.split_once("-Q") {
+        return match lang {
+            Lang::Vi => format!("Quý {q}/{y}"),
+            Lang::En => format!("Q{q} {y}"),
+        };
+    }
+    if let Some((y, m)) = label.split_once('-') {
+        return match lang {
+            Lang::Vi => format!("Tháng {}/{y}", m.trim_start_matches('0')),
+            Lang::En => {
+                let month = m.parse::<u32>().ok().and_then(|m| {
+                    NaiveDate::from_ymd_opt(2000, m, 1).map(|d| d.format("%b").to_string())
+                });
+                format!("{} {y}", month.unwrap_or_else(|| m.to_string()))
+            }
+        };
+    }
+    match lang {
+        Lang::Vi => format!("Năm {label}"),
+        Lang::En => label.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_follow_the_language() {
+        assert_eq!(number(Lang::Vi, 1234.5, 2), "1.234,50");
+        assert_eq!(number(Lang::En, 1234.5, 2), "1,234.50");
+        assert_eq!(number(Lang::En, 1234567.0, 0), "1,234,567");
+        assert_eq!(number(Lang::Vi, -3.25, 1), "−3,3");
+        assert_eq!(number(Lang::En, -0.001, 1), "0.0");
+        assert_eq!(percent(Lang::Vi, 0.8123), "81,2%");
+    }
+
+    #[test]
+    fn dates_and_periods_follow_the_language() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        assert_eq!(date(Lang::Vi, d), "03/11/2026");
+        assert_eq!(date(Lang::En, d), "3 Nov 2026");
+        assert_eq!(period(Lang::Vi, "2026-Q3"), "Quý 3/2026");
+        assert_eq!(period(Lang::En, "2026-Q3"), "Q3 2026");
+        assert_eq!(period(Lang::Vi, "2026-03"), "Tháng 3/2026");
+        assert_eq!(period(Lang::En, "2026-03"), "Mar 2026");
+        assert_eq!(period(Lang::Vi, "2025"), "Năm 2025");
+    }
+
+    #[test]
+    fn every_label_has_both_languages_and_every_indicator_a_label() {
+        for (k, vi, en) in LABELS {
+            assert!(!vi.is_empty() && !en.is_empty(), "{k}");
+        }
+        for ind in &crate::scoring::INDICATORS {
+            assert!(has(ind.id), "{}", ind.id);
+        }
+        let mut keys: Vec<&str> = LABELS.iter().map(|l| l.0).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), LABELS.len(), "a label key appears twice");
+    }
+}

@@ -1,0 +1,426 @@
+//! What the pages read: scoring sessions per as-of date, the results of
+//! dashboard queries, and the caches that keep both.
+//!
+//! A session is one DataFusion context over the store as of a date (the
+//! expensive part: deduplicated extracts and the stage tables). Periods are
+//! scored into it on first use and kept; `league_table`, `indicator_values`
+//! and `periods` are re-registered with every period scored so far. Query
+//! results are cached per (query, parameters, as-of). An ingest that lands
+//! changes the store's catalog, which empties both caches.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use datafusion::arrow::array::{
+    Array, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, UInt32Array, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use serde::Serialize;
+use tokio::sync::RwLock;
+
+use crate::scoring::{Engine, Period, PeriodKind, Scores, register_scores};
+use crate::store::Catalog as StoreCatalog;
+
+const TILES_CSV: &str = include_str!("../../reference/province_tiles.csv");
+
+/// Sessions kept at once: each holds the materialized stage tables of one
+/// as-of date, so the number is bounded by memory, not by use.
+const MAX_SESSIONS: usize = 2;
+/// Query results kept before the cache is emptied and refilled.
+const MAX_RESULTS: usize = 2000;
+
+/// One cell of a query result, typed as the pages format it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    #[serde(serialize_with = "iso")]
+    Date(NaiveDate),
+}
+
+fn iso<S: serde::Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&d.format("%Y-%m-%d").to_string())
+}
+
+impl Cell {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Cell::Int(i) => Some(*i as f64),
+            Cell::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as plain text (CSV, sort keys).
+    pub fn plain(&self) -> String {
+        match self {
+            Cell::Null => String::new(),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Float(f) => f.to_string(),
+            Cell::Text(s) => s.clone(),
+            Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+        }
+    }
+}
+
+/// A query result as rows of cells.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    pub fn col(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The cell of `row` in column `name` (Null when there is no column).
+    pub fn get<'a>(&'a self, row: &'a [Cell], name: &str) -> &'a Cell {
+        self.col(name).map(|i| &row[i]).unwrap_or(&Cell::Null)
+    }
+
+    pub fn from_batches(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let mut rows = Vec::new();
+        for b in batches {
+            let cols: Vec<Vec<Cell>> = b
+                .columns()
+                .iter()
+                .map(|c| column_cells(c.as_ref()))
+                .collect::<Result<_>>()?;
+            for i in 0..b.num_rows() {
+                rows.push(cols.iter().map(|c| c[i].clone()).collect());
+            }
+        }
+        Ok(Table { columns, rows })
+    }
+}
+
+fn column_cells(a: &dyn Array) -> Result<Vec<Cell>> {
+    macro_rules! each {
+        ($ty:ty, $f:expr) => {{
+            let arr = a.as_any().downcast_ref::<$ty>().context("column type")?;
+            (0..arr.len())
+                .map(|i| {
+                    if arr.is_null(i) {
+                        Cell::Null
+                    } else {
+                        $f(arr.value(i))
+                    }
+                })
+                .collect()
+        }};
+    }
+    Ok(match a.data_type() {
+        DataType::Utf8 => each!(StringArray, |v: &str| Cell::Text(v.to_string())),
+        DataType::Int64 => each!(Int64Array, Cell::Int),
+        DataType::Int32 => each!(Int32Array, |v: i32| Cell::Int(v as i64)),
+        DataType::UInt64 => each!(UInt64Array, |v: u64| Cell::Int(v as i64)),
+        DataType::UInt32 => each!(UInt32Array, |v: u32| Cell::Int(v as i64)),
+        DataType::Float64 => each!(Float64Array, Cell::Float),
+        DataType::Boolean => each!(BooleanArray, Cell::Bool),
+        DataType::Date32 => each!(Date32Array, |v: i32| {
+            Cell::Date(crate::ingest::date_from_day(v))
+        }),
+        _ => {
+            // Anything else is shown as Arrow prints it.
+            let casted = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+            column_cells(casted.as_ref())?
+        }
+    })
+}
+
+/// One as-of date's context and the periods scored into it.
+pub struct ScoreSession {
+    pub as_of: NaiveDate,
+    ctx: SessionContext,
+    scored: RwLock<BTreeMap<String, Result<Arc<Scores>, String>>>,
+}
+
+impl ScoreSession {
+    async fn open(engine: &Engine, as_of: NaiveDate) -> Result<ScoreSession> {
+        let (ctx, as_of) = engine.context(Some(as_of)).await?;
+        register_tiles(&ctx)?;
+        register_scores(&ctx, &[])?;
+        register_periods(&ctx, &[])?;
+        Ok(ScoreSession {
+            as_of,
+            ctx,
+            scored: RwLock::new(BTreeMap::new()),
+        })
+    }
+
+    /// Scores the periods not scored yet; returns the outcome for each
+    /// requested period (an error message for a period that cannot be
+    /// scored, e.g. before the coverage).
+    pub async fn ensure(
+        &self,
+        engine: &Engine,
+        periods: &[Period],
+    ) -> BTreeMap<String, Result<Arc<Scores>, String>> {
+        let missing = {
+            let s = self.scored.read().await;
+            periods.iter().any(|p| !s.contains_key(&p.label))
+        };
+        if missing {
+            let mut s = self.scored.write().await;
+            let mut added = false;
+            for p in periods {
+                if s.contains_key(&p.label) {
+                    continue;
+                }
+                let outcome = match engine.indicators(&self.ctx, p, self.as_of).await {
+                    Ok((pe, indicators)) => {
+                        let league = engine.league(p, &indicators);
+                        Ok(Arc::new(Scores {
+                            period: p.clone(),
+                            as_of: self.as_of,
+                            effective_end: pe,
+                            indicators,
+                            league,
+                        }))
+                    }
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                added |= outcome.is_ok();
+                s.insert(p.label.clone(), outcome);
+            }
+            if added {
+                let all: Vec<Scores> = s
+                    .values()
+                    .filter_map(|r| r.as_ref().ok())
+                    .map(|a| (**a).clone())
+                    .collect();
+                if let Err(e) =
+                    register_scores(&self.ctx, &all).and_then(|_| register_periods(&self.ctx, &all))
+                {
+                    tracing::error!("registering scores: {e:#}");
+                }
+            }
+        }
+        let s = self.scored.read().await;
+        periods
+            .iter()
+            .filter_map(|p| s.get(&p.label).map(|r| (p.label.clone(), r.clone())))
+            .collect()
+    }
+
+    /// Runs a query with named parameters bound as values. Holds the read
+    /// side of the lock so that no period is registered mid-query.
+    pub async fn query(&self, sql: &str, params: &[(String, ScalarValue)]) -> Result<Table> {
+        let _guard = self.scored.read().await;
+        let df = self.ctx.sql(sql).await?;
+        let df = if params.is_empty() {
+            df
+        } else {
+            df.with_param_values(
+                params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<Vec<_>>(),
+            )?
+        };
+        let schema = df.schema().as_arrow().clone();
+        let batches = df.collect().await?;
+        Table::from_batches(&schema, &batches)
+    }
+
+    /// Plans a query without running it: the output columns.
+    pub async fn columns(&self, sql: &str) -> Result<Vec<String>> {
+        let _guard = self.scored.read().await;
+        let df = self.ctx.sql(sql).await?;
+        Ok(df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect())
+    }
+}
+
+fn register_tiles(ctx: &SessionContext) -> Result<()> {
+    let mut codes = Vec::new();
+    let mut rows = Vec::new();
+    let mut cols = Vec::new();
+    let mut rdr = csv::Reader::from_reader(TILES_CSV.as_bytes());
+    for r in rdr.records() {
+        let r = r?;
+        codes.push(r[0].to_string());
+        rows.push(r[1].parse::<i64>()?);
+        cols.push(r[2].parse::<i64>()?);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("province_code", DataType::Utf8, false),
+        Field::new("tile_row", DataType::Int64, false),
+        Field::new("tile_col", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(codes)),
+            Arc::new(Int64Array::from(rows)),
+            Arc::new(Int64Array::from(cols)),
+        ],
+    )?;
+    ctx.register_table(
+        "province_tiles",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    Ok(())
+}
+
+/// `periods(period, kind, period_start)`: the periods scored so far, so
+/// that queries can order them and keep those of one kind.
+fn register_periods(ctx: &SessionContext, scores: &[Scores]) -> Result<()> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("period", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("period_start", DataType::Date32, false),
+    ]));
+    let kind = |k: PeriodKind| match k {
+        PeriodKind::Month => "month",
+        PeriodKind::Quarter => "quarter",
+        PeriodKind::Year => "year",
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                scores.iter().map(|s| s.period.label.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                scores.iter().map(|s| kind(s.period.kind)),
+            )),
+            Arc::new(Date32Array::from_iter_values(
+                scores
+                    .iter()
+                    .map(|s| crate::ingest::day_number(s.period.start)),
+            )),
+        ],
+    )?;
+    ctx.deregister_table("periods")?;
+    ctx.register_table(
+        "periods",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    Ok(())
+}
+
+/// The caches, and what they were filled from.
+pub struct Data {
+    pub engine: Engine,
+    sessions: tokio::sync::Mutex<Vec<Arc<ScoreSession>>>,
+    results: Mutex<HashMap<String, Arc<Table>>>,
+    /// (modified time, length) of the store catalog the caches hold.
+    seen: Mutex<Option<(SystemTime, u64)>>,
+    catalog: Mutex<Option<Arc<StoreCatalog>>>,
+}
+
+impl Data {
+    pub fn new(engine: Engine) -> Data {
+        Data {
+            engine,
+            sessions: tokio::sync::Mutex::new(Vec::new()),
+            results: Mutex::new(HashMap::new()),
+            seen: Mutex::new(None),
+            catalog: Mutex::new(None),
+        }
+    }
+
+    /// The store's catalog, re-read (and every cache emptied) when an
+    /// ingest has landed since the last look.
+    pub async fn catalog(&self) -> Result<Arc<StoreCatalog>> {
+        let path = self.engine.store.root().join("catalog.json");
+        let stamp = std::fs::metadata(&path)
+            .ok()
+            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        let changed = *self.seen.lock().expect("lock") != stamp;
+        if changed {
+            let fresh = Arc::new(self.engine.store.catalog()?);
+            self.sessions.lock().await.clear();
+            self.results.lock().expect("lock").clear();
+            *self.catalog.lock().expect("lock") = Some(fresh.clone());
+            *self.seen.lock().expect("lock") = stamp;
+            if stamp.is_some() {
+                tracing::info!(
+                    extracts = fresh.extracts.len(),
+                    "store catalog changed; caches emptied"
+                );
+            }
+            return Ok(fresh);
+        }
+        match self.catalog.lock().expect("lock").clone() {
+            Some(c) => Ok(c),
+            None => Ok(Arc::new(self.engine.store.catalog()?)),
+        }
+    }
+
+    /// The session of an (effective) as-of date, opened on first use.
+    pub async fn session(&self, as_of: NaiveDate) -> Result<Arc<ScoreSession>> {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(s) = sessions.iter().find(|s| s.as_of == as_of) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(ScoreSession::open(&self.engine, as_of).await?);
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.remove(0);
+        }
+        sessions.push(s.clone());
+        Ok(s)
+    }
+
+    /// A named query's result for these parameters, from the cache when
+    /// it holds it.
+    pub async fn result(
+        &self,
+        session: &ScoreSession,
+        query_name: &str,
+        sql: &str,
+        params: &[(String, ScalarValue)],
+    ) -> Result<Arc<Table>> {
+        let key = format!(
+            "{query_name}|{}|{}",
+            session.as_of,
+            params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        );
+        if let Some(t) = self.results.lock().expect("lock").get(&key) {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(
+            session
+                .query(sql, params)
+                .await
+                .with_context(|| format!("running queries/{query_name}.sql"))?,
+        );
+        let mut cache = self.results.lock().expect("lock");
+        if cache.len() >= MAX_RESULTS {
+            cache.clear();
+        }
+        cache.insert(key, t.clone());
+        Ok(t)
+    }
+}

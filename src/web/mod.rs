@@ -1,0 +1,913 @@
+//! The web application: server-rendered dashboards, their downloads, and
+//! the JSON API behind them (`vigil serve`).
+//!
+//! Every page is a dashboard definition (`dashboards/`): the handler
+//! resolves the parameters (period, province, as-of), makes sure the
+//! periods it needs are scored, runs each panel's named query with the
+//! parameters bound as values, and renders the panels. `data` owns the
+//! scoring sessions and caches, `render` the formatting.
+
+pub mod data;
+pub mod render;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::NaiveDate;
+use datafusion::scalar::ScalarValue;
+use serde::{Deserialize, Serialize};
+use tower_http::compression::CompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::dashboards::{self, Dashboard, Kind, Param};
+use crate::i18n::{self, Lang, t};
+use crate::scoring::{Engine, Period, PeriodKind};
+use data::{Data, ScoreSession, Table};
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    data: Data,
+    catalog: dashboards::Catalog,
+    templates: minijinja::Environment<'static>,
+    labels: BTreeMap<&'static str, BTreeMap<String, String>>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, catalog: dashboards::Catalog) -> anyhow::Result<AppState> {
+        crate::charts::init_fonts();
+        let mut env = minijinja::Environment::new();
+        env.add_template("page.html", include_str!("../../templates/page.html"))?;
+        env.add_template("error.html", include_str!("../../templates/error.html"))?;
+        let mut labels = BTreeMap::new();
+        for lang in [Lang::Vi, Lang::En] {
+            labels.insert(lang.code(), i18n::all(lang));
+        }
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                data: Data::new(engine),
+                catalog,
+                templates: env,
+                labels,
+            }),
+        })
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.inner.data.engine
+    }
+
+    /// Runs every panel query of every dashboard's definition through the
+    /// planner against the store, so that a query naming a missing table or
+    /// column stops the start with the file and the reason. Does nothing on
+    /// an empty store.
+    pub async fn check_dashboards(&self) -> anyhow::Result<()> {
+        let cat = self.inner.data.catalog().await?;
+        let Some(as_of) = cat.effective_as_of(None) else {
+            return Ok(());
+        };
+        let session = self.inner.data.session(as_of).await?;
+        let mut problems = Vec::new();
+        for d in self.inner.catalog.dashboards.values() {
+            for p in &d.panels {
+                let sql = self.inner.catalog.query(&p.query).unwrap_or_default();
+                match session.columns(sql).await {
+                    Ok(cols) => {
+                        let missing: Vec<String> = dashboards::needed_columns(p)
+                            .into_iter()
+                            .filter(|c| !cols.contains(c))
+                            .collect();
+                        if !missing.is_empty() {
+                            problems.push(format!(
+                                "{}: panel '{}': query '{}' returns no column {} (a {} panel needs it)",
+                                d.file,
+                                p.id,
+                                p.query,
+                                missing.join(", "),
+                                p.kind.name()
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(format!(
+                        "{}: panel '{}': query '{}' does not plan: {e}",
+                        d.file, p.id, p.query
+                    )),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            anyhow::bail!("broken dashboard definitions:\n  {}", problems.join("\n  "));
+        }
+        Ok(())
+    }
+}
+
+/// The router: pages, downloads, API, static files and health.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/d/league") }))
+        .route("/d/{name}", get(dashboard_page))
+        .route("/d/{name}/{file}", get(panel_file))
+        .route("/province/{code}", get(province_redirect))
+        .route("/lang/{code}", get(set_language))
+        .route("/healthz", get(healthz))
+        .route("/static/{file}", get(static_file))
+        .route("/api/dashboards", get(api_dashboards))
+        .route("/api/d/{name}", get(api_dashboard))
+        .route("/api/league", get(api_league))
+        .route("/api/indicators", get(api_indicators))
+        .route("/api/provinces", get(api_provinces))
+        .route("/api/status", get(api_status))
+        .fallback(|| async { AppError::not_found("no such page") })
+        .with_state(state)
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(60),
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+}
+
+/// Binds `addr`, prints the URL, and serves until Ctrl-C.
+pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    println!("vigil is serving on http://{local}/  (Ctrl-C stops it)");
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            tokio::signal::ctrl_c().await.ok();
+        })
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// The one error type of the handlers: a status and a message a reader can
+/// act on. Internal errors are logged in full and shown briefly.
+#[derive(Debug)]
+pub struct AppError {
+    status: StatusCode,
+    message: String,
+}
+
+impl AppError {
+    pub fn bad_request(m: impl Into<String>) -> AppError {
+        AppError {
+            status: StatusCode::BAD_REQUEST,
+            message: m.into(),
+        }
+    }
+    pub fn not_found(m: impl Into<String>) -> AppError {
+        AppError {
+            status: StatusCode::NOT_FOUND,
+            message: m.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> AppError {
+        tracing::error!("{e:#}");
+        AppError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("internal error: {e:#}"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message, "status": self.status.as_u16() });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// An error shown as a page (the same status, in the reader's language).
+struct PageError(AppError, Lang);
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let PageError(e, lang) = self;
+        let html = minijinja::Environment::new()
+            .template_from_str(include_str!("../../templates/error.html"))
+            .and_then(|tpl| {
+                tpl.render(minijinja::context! {
+                    lang => lang.code(),
+                    title => t(lang, "error"),
+                    status => e.status.as_u16(),
+                    message => e.message,
+                    back => t(lang, "back_to_league"),
+                })
+            })
+            .unwrap_or_else(|_| "error".to_string());
+        (e.status, Html(html)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, AppError>;
+
+// ---------------------------------------------------------------------------
+// Parameters
+
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct PageQuery {
+    pub period: Option<String>,
+    pub province: Option<String>,
+    pub as_of: Option<String>,
+    pub format: Option<String>,
+}
+
+fn lang_of(headers: &HeaderMap) -> Lang {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().strip_prefix("lang="))
+        .find_map(Lang::parse)
+        .unwrap_or_default()
+}
+
+/// Parameters checked against the store: the effective as-of, the period
+/// (default: the last whole quarter), the one before, and the province.
+struct Resolved {
+    as_of: NaiveDate,
+    period: Period,
+    prev: Period,
+    province: Option<String>,
+    session: Arc<ScoreSession>,
+}
+
+impl AppState {
+    async fn resolve(&self, q: &PageQuery, needs_province: bool) -> ApiResult<Resolved> {
+        let requested = match q.as_of.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(crate::ingest::parse_date(s).ok_or_else(|| {
+                AppError::bad_request(format!("as_of '{s}' is not a date YYYY-MM-DD"))
+            })?),
+        };
+        let cat = self.inner.data.catalog().await?;
+        let as_of = cat.effective_as_of(requested).ok_or_else(|| {
+            AppError::not_found(match requested {
+                Some(d) => format!("the store holds no extract dated on or before {d}"),
+                None => "the store holds no extract yet; run `vigil ingest` first".to_string(),
+            })
+        })?;
+        let period = match q.period.as_deref().filter(|s| !s.is_empty()) {
+            None => Period::last_complete_quarter(as_of),
+            Some(s) => Period::parse(s).map_err(|e| AppError::bad_request(format!("{e:#}")))?,
+        };
+        self.engine()
+            .effective_end(&period, as_of)
+            .map_err(|e| AppError::not_found(format!("{e:#}")))?;
+        let province = match q.province.as_deref().filter(|s| !s.is_empty()) {
+            None if needs_province => {
+                return Err(AppError::bad_request(
+                    "this page needs a province: add ?province=<code>",
+                ));
+            }
+            None => None,
+            Some(code) => {
+                if !self.engine().reference.is_current(code) {
+                    return Err(AppError::not_found(format!(
+                        "no province with code '{code}' (the 34 codes in force since 2025-07-01 are listed at /api/provinces)"
+                    )));
+                }
+                Some(code.to_string())
+            }
+        };
+        let session = self.inner.data.session(as_of).await?;
+        Ok(Resolved {
+            as_of,
+            prev: period.previous(),
+            period,
+            province,
+            session,
+        })
+    }
+
+    fn dashboard(&self, name: &str) -> ApiResult<&Dashboard> {
+        self.inner
+            .catalog
+            .dashboards
+            .get(name)
+            .ok_or_else(|| AppError::not_found(format!("no dashboard '{name}'")))
+    }
+
+    /// Scores the periods a dashboard needs and runs its panels' queries.
+    async fn panel_tables(&self, d: &Dashboard, r: &Resolved) -> ApiResult<Vec<Arc<Table>>> {
+        if d.takes(Param::Period) {
+            let mut periods = vec![r.period.clone(), r.prev.clone()];
+            let mut p = r.prev.clone();
+            for _ in 1..d.history {
+                p = p.previous();
+                periods.push(p.clone());
+            }
+            let outcome = r.session.ensure(self.engine(), &periods).await;
+            if let Some(Err(e)) = outcome.get(&r.period.label) {
+                return Err(AppError::not_found(e.clone()));
+            }
+        }
+        let mut params: Vec<(String, ScalarValue)> = vec![
+            (
+                "period".into(),
+                ScalarValue::Utf8(Some(r.period.label.clone())),
+            ),
+            (
+                "prev_period".into(),
+                ScalarValue::Utf8(Some(r.prev.label.clone())),
+            ),
+            (
+                "as_of".into(),
+                ScalarValue::Date32(Some(crate::ingest::day_number(r.as_of))),
+            ),
+        ];
+        if let Some(p) = &r.province {
+            params.push(("province".into(), ScalarValue::Utf8(Some(p.clone()))));
+        }
+        let mut out = Vec::new();
+        for p in &d.panels {
+            let sql = self
+                .inner
+                .catalog
+                .query(&p.query)
+                .ok_or_else(|| AppError::not_found(format!("no query '{}'", p.query)))?;
+            // Bind only the placeholders the query uses: DataFusion rejects
+            // none of the others, but the cache key should not vary with them.
+            let used = dashboards::placeholders(sql);
+            let bound: Vec<(String, ScalarValue)> = params
+                .iter()
+                .filter(|(k, _)| used.contains(k))
+                .cloned()
+                .collect();
+            out.push(
+                self.inner
+                    .data
+                    .result(&r.session, &p.query, sql, &bound)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pages
+
+#[derive(Serialize)]
+struct Link {
+    href: String,
+    label: String,
+    active: bool,
+}
+
+#[derive(Serialize)]
+struct OptionView {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct GroupView {
+    label: String,
+    options: Vec<OptionView>,
+}
+
+#[derive(Serialize)]
+struct PanelView {
+    id: String,
+    title: String,
+    kind: &'static str,
+    svg: Option<String>,
+    table: Option<render::TableView>,
+    league: Option<Vec<render::LeagueRowView>>,
+    tiles: Option<Vec<render::TileView>>,
+    reasons: Option<Vec<String>>,
+    downloads: Vec<Link>,
+    empty: bool,
+}
+
+/// `?period=…&province=…&as_of=…` for links that keep the page's state.
+fn query_string(r: &Resolved, requested_as_of: bool, province: Option<&str>) -> String {
+    let mut parts = vec![format!("period={}", r.period.label)];
+    if let Some(p) = province {
+        parts.push(format!("province={p}"));
+    }
+    if requested_as_of {
+        parts.push(format!("as_of={}", r.as_of));
+    }
+    parts.join("&")
+}
+
+/// Percent-encodes a URL component (for the `back` link of the language
+/// switch).
+fn encode_component(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn period_groups(lang: Lang, first: NaiveDate, as_of: NaiveDate, chosen: &str) -> Vec<GroupView> {
+    let mut groups = Vec::new();
+    for (kind, label) in [
+        (
+            PeriodKind::Quarter,
+            if lang == Lang::Vi { "Quý" } else { "Quarters" },
+        ),
+        (
+            PeriodKind::Year,
+            if lang == Lang::Vi { "Năm" } else { "Years" },
+        ),
+        (
+            PeriodKind::Month,
+            if lang == Lang::Vi { "Tháng" } else { "Months" },
+        ),
+    ] {
+        let mut options = Vec::new();
+        let start = match kind {
+            PeriodKind::Quarter => {
+                Period::last_complete_quarter(as_of + chrono::Duration::days(92))
+            }
+            PeriodKind::Year => Period::parse(&chrono::Datelike::year(&as_of).to_string())
+                .ok()
+                .unwrap(),
+            PeriodKind::Month => Period::parse(&as_of.format("%Y-%m").to_string())
+                .ok()
+                .unwrap(),
+        };
+        let mut p = start;
+        while p.end >= first && options.len() < 80 {
+            if p.start <= as_of {
+                options.push(OptionView {
+                    selected: p.label == chosen,
+                    label: i18n::period(lang, &p.label),
+                    value: p.label.clone(),
+                });
+            }
+            p = p.previous();
+        }
+        groups.push(GroupView {
+            label: label.to_string(),
+            options,
+        });
+    }
+    groups
+}
+
+async fn dashboard_page(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Html<String>, PageError> {
+    let lang = lang_of(&headers);
+    render_dashboard(&state, &name, &q, lang, &uri)
+        .await
+        .map(Html)
+        .map_err(|e| PageError(e, lang))
+}
+
+async fn render_dashboard(
+    state: &AppState,
+    name: &str,
+    q: &PageQuery,
+    lang: Lang,
+    uri: &axum::http::Uri,
+) -> ApiResult<String> {
+    let d = state.dashboard(name)?;
+    let r = state.resolve(q, d.takes(Param::Province)).await?;
+    let tables = state.panel_tables(d, &r).await?;
+    let requested_as_of = q.as_of.as_deref().is_some_and(|s| !s.is_empty());
+    let keep_as_of = if requested_as_of {
+        format!("&as_of={}", r.as_of)
+    } else {
+        String::new()
+    };
+    let period_label = r.period.label.clone();
+    let href =
+        move |code: &str| format!("/d/province?province={code}&period={period_label}{keep_as_of}");
+    let qs = query_string(&r, requested_as_of, r.province.as_deref());
+    let mut panels = Vec::new();
+    for (p, table) in d.panels.iter().zip(&tables) {
+        let mut v = PanelView {
+            id: p.id.clone(),
+            title: p.title.get(lang).to_string(),
+            kind: p.kind.name(),
+            svg: None,
+            table: None,
+            league: None,
+            tiles: None,
+            reasons: None,
+            downloads: Vec::new(),
+            empty: table.rows.is_empty(),
+        };
+        let mut formats = vec!["csv", "xlsx"];
+        match p.kind {
+            Kind::League => v.league = Some(render::league_rows(lang, table, &href)),
+            Kind::Table => v.table = Some(render::table_view(lang, p, table, &href)),
+            Kind::Tiles => v.tiles = Some(render::tiles(lang, table, &href)),
+            Kind::Reasons => v.reasons = Some(render::reasons(lang, table)),
+            Kind::Line | Kind::Bar | Kind::Funnel => {
+                if let Some(chart) = render::chart(lang, p, table, r.province.as_deref()) {
+                    v.svg = Some(render::chart_svg(&chart)?);
+                    formats = vec!["svg", "png", "csv", "xlsx"];
+                }
+            }
+        }
+        v.downloads = formats
+            .into_iter()
+            .map(|f| Link {
+                href: format!("/d/{}/{}.{f}?{qs}", d.name, p.id),
+                label: f.to_uppercase(),
+                active: false,
+            })
+            .collect();
+        panels.push(v);
+    }
+    let mut navs: Vec<&Dashboard> = state
+        .inner
+        .catalog
+        .dashboards
+        .values()
+        .filter(|x| x.nav.is_some())
+        .collect();
+    navs.sort_by_key(|x| x.nav);
+    let nav: Vec<Link> = navs
+        .iter()
+        .map(|x| Link {
+            href: format!("/d/{}?period={}", x.name, r.period.label),
+            label: x.title.get(lang).to_string(),
+            active: x.name == d.name,
+        })
+        .collect();
+    let others: Vec<Link> = state
+        .inner
+        .catalog
+        .dashboards
+        .values()
+        .filter(|x| x.nav.is_none() && !x.takes(Param::Province))
+        .map(|x| Link {
+            href: format!("/d/{}?period={}", x.name, r.period.label),
+            label: x.title.get(lang).to_string(),
+            active: x.name == d.name,
+        })
+        .collect();
+    let back = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let province_name = r.province.as_deref().and_then(|c| {
+        state
+            .engine()
+            .reference
+            .province(c)
+            .map(|p| p.name_vi.clone())
+    });
+    let provinces: Vec<OptionView> = state
+        .engine()
+        .reference
+        .provinces
+        .iter()
+        .map(|p| OptionView {
+            value: p.code.clone(),
+            label: p.name_vi.clone(),
+            selected: r.province.as_deref() == Some(p.code.as_str()),
+        })
+        .collect();
+    let counted_to = r.period.end.min(r.as_of);
+    let tpl = state
+        .inner
+        .templates
+        .get_template("page.html")
+        .map_err(anyhow::Error::from)?;
+    let html = tpl
+        .render(minijinja::context! {
+            lang => lang.code(),
+            L => state.inner.labels[lang.code()].clone(),
+            switch_href => format!("/lang/{}?back={}", lang.other().code(), encode_component(&back)),
+            nav => nav,
+            others => others,
+            name => d.name.clone(),
+            title => d.title.get(lang),
+            province_name => province_name,
+            province => r.province.clone(),
+            provinces => provinces,
+            takes_period => d.takes(Param::Period),
+            takes_province => d.takes(Param::Province),
+            period_text => i18n::period(lang, &r.period.label),
+            period_groups => period_groups(lang, state.engine().rules.coverage_from(), r.as_of, &r.period.label),
+            as_of_text => i18n::date(lang, r.as_of),
+            as_of_value => if requested_as_of { r.as_of.to_string() } else { String::new() },
+            counted_to_text => i18n::date(lang, counted_to),
+            panels => panels,
+            api_href => format!("/api/d/{}?{qs}", d.name),
+        })
+        .map_err(anyhow::Error::from)?;
+    Ok(html)
+}
+
+async fn province_redirect(Path(code): Path<String>, Query(q): Query<PageQuery>) -> Redirect {
+    let mut target = format!("/d/province?province={}", encode_component(&code));
+    if let Some(p) = q.period {
+        target.push_str(&format!("&period={}", encode_component(&p)));
+    }
+    if let Some(a) = q.as_of {
+        target.push_str(&format!("&as_of={}", encode_component(&a)));
+    }
+    Redirect::to(&target)
+}
+
+#[derive(Deserialize)]
+struct Back {
+    back: Option<String>,
+}
+
+/// Sets the language cookie (a year) and returns to the page.
+async fn set_language(Path(code): Path<String>, Query(b): Query<Back>) -> Response {
+    let Some(lang) = Lang::parse(&code) else {
+        return AppError::not_found(format!("no language '{code}' (vi or en)")).into_response();
+    };
+    // Only a path on this site: never an open redirect.
+    let back = b
+        .back
+        .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut resp = Redirect::to(&back).into_response();
+    let cookie = format!(
+        "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        lang.code()
+    );
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("ascii cookie"),
+    );
+    resp
+}
+
+/// One panel's data or chart as a file: `<panel>.csv|xlsx|svg|png|json`.
+async fn panel_file(
+    State(state): State<AppState>,
+    Path((name, file)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let lang = lang_of(&headers);
+    let (panel_id, ext) = file
+        .rsplit_once('.')
+        .ok_or_else(|| AppError::not_found("expected <panel>.<csv|xlsx|svg|png|json>"))?;
+    let d = state.dashboard(&name)?;
+    let idx = d
+        .panels
+        .iter()
+        .position(|p| p.id == panel_id)
+        .ok_or_else(|| {
+            AppError::not_found(format!("dashboard '{name}' has no panel '{panel_id}'"))
+        })?;
+    let panel = &d.panels[idx];
+    let r = state.resolve(&q, d.takes(Param::Province)).await?;
+    let tables = state.panel_tables(d, &r).await?;
+    let table = &tables[idx];
+    let stem = format!("{}-{}-{}", d.name, panel.id, r.period.label);
+    let attach = |ct: &str, ext: &str, body: Vec<u8>| -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, ct.to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{stem}.{ext}\""),
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    match ext {
+        "csv" => Ok(attach(
+            "text/csv; charset=utf-8",
+            "csv",
+            render::csv(table)?,
+        )),
+        "xlsx" => Ok(attach(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+            render::xlsx(lang, panel.title.get(lang), table)?,
+        )),
+        "json" => Ok(axum::Json(table.as_ref().clone()).into_response()),
+        "svg" | "png" => {
+            let chart = render::chart(lang, panel, table, r.province.as_deref())
+                .ok_or_else(|| AppError::not_found(format!("panel '{panel_id}' is not a chart")))?;
+            if ext == "svg" {
+                Ok(attach(
+                    "image/svg+xml",
+                    "svg",
+                    crate::charts::svg(&chart)?.into_bytes(),
+                ))
+            } else {
+                Ok(attach("image/png", "png", crate::charts::png(&chart)?))
+            }
+        }
+        _ => Err(AppError::not_found(format!(
+            "no format '{ext}' (csv, xlsx, json, svg or png)"
+        ))),
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> ApiResult<Response> {
+    let cat = state.inner.data.catalog().await?;
+    Ok(axum::Json(serde_json::json!({
+        "status": "ok",
+        "extracts": cat.extracts.len(),
+        "as_of": cat.effective_as_of(None).map(|d| d.to_string()),
+    }))
+    .into_response())
+}
+
+async fn static_file(Path(file): Path<String>) -> ApiResult<Response> {
+    let (ct, body): (&str, &'static [u8]) = match file.as_str() {
+        "style.css" => (
+            "text/css; charset=utf-8",
+            include_bytes!("../../static/style.css"),
+        ),
+        "app.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../../static/app.js"),
+        ),
+        "NotoSans-Regular.ttf" => ("font/ttf", crate::charts::FONT_REGULAR),
+        "NotoSans-Bold.ttf" => ("font/ttf", crate::charts::FONT_BOLD),
+        _ => return Err(AppError::not_found(format!("no static file '{file}'"))),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------------------
+// API
+
+async fn api_dashboards(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
+    let list: Vec<serde_json::Value> = state
+        .inner
+        .catalog
+        .dashboards
+        .values()
+        .map(|d| {
+            serde_json::json!({
+                "name": d.name,
+                "title": d.title,
+                "params": d.params,
+                "href": format!("/d/{}", d.name),
+                "api": format!("/api/d/{}", d.name),
+                "panels": d.panels.iter().map(|p| serde_json::json!({
+                    "id": p.id, "title": p.title, "kind": p.kind, "query": p.query,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "dashboards": list }))
+}
+
+async fn api_dashboard(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Response> {
+    let d = state.dashboard(&name)?;
+    let r = state.resolve(&q, d.takes(Param::Province)).await?;
+    let tables = state.panel_tables(d, &r).await?;
+    let panels: serde_json::Map<String, serde_json::Value> = d
+        .panels
+        .iter()
+        .zip(&tables)
+        .map(|(p, t)| {
+            (
+                p.id.clone(),
+                serde_json::json!({
+                    "title": p.title,
+                    "kind": p.kind,
+                    "query": p.query,
+                    "columns": t.columns,
+                    "rows": t.rows,
+                }),
+            )
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({
+        "dashboard": d.name,
+        "period": d.takes(Param::Period).then(|| r.period.label.clone()),
+        "province": r.province,
+        "as_of": r.as_of.to_string(),
+        "panels": panels,
+    }))
+    .into_response())
+}
+
+/// The league table or the long form of section 10, as JSON, CSV or
+/// Parquet.
+async fn scores_file(state: &AppState, q: &PageQuery, long: bool) -> ApiResult<Response> {
+    let r = state.resolve(q, false).await?;
+    let outcome = r
+        .session
+        .ensure(state.engine(), std::slice::from_ref(&r.period))
+        .await;
+    let scores = match outcome.get(&r.period.label) {
+        Some(Ok(s)) => s.clone(),
+        Some(Err(e)) => return Err(AppError::not_found(e.clone())),
+        None => return Err(AppError::not_found("period not scored")),
+    };
+    let batch = if long {
+        crate::scoring::indicator_batch(&scores.indicators)?
+    } else {
+        crate::scoring::league_batch(&scores)?
+    };
+    let (format, ct) = match q.format.as_deref().unwrap_or("json") {
+        "json" => (crate::export::TableFormat::Json, "application/json"),
+        "csv" => (crate::export::TableFormat::Csv, "text/csv; charset=utf-8"),
+        "parquet" => (
+            crate::export::TableFormat::Parquet,
+            "application/vnd.apache.parquet",
+        ),
+        other => {
+            return Err(AppError::bad_request(format!(
+                "format '{other}': use json, csv or parquet"
+            )));
+        }
+    };
+    let body = crate::export::encode(&batch, format)?;
+    let mut resp = ([(header::CONTENT_TYPE, ct)], body).into_response();
+    resp.headers_mut().insert(
+        "x-vigil-as-of",
+        HeaderValue::from_str(&r.as_of.to_string()).expect("date"),
+    );
+    Ok(resp)
+}
+
+async fn api_league(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Response> {
+    scores_file(&state, &q, false).await
+}
+
+async fn api_indicators(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Response> {
+    scores_file(&state, &q, true).await
+}
+
+async fn api_provinces(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
+    let list: Vec<serde_json::Value> = state
+        .engine()
+        .reference
+        .provinces
+        .iter()
+        .map(|p| serde_json::json!({"province_code": p.code, "name_vi": p.name_vi, "name_en": p.name_en}))
+        .collect();
+    axum::Json(serde_json::json!({ "provinces": list }))
+}
+
+async fn api_status(State(state): State<AppState>) -> ApiResult<Response> {
+    let cat = state.inner.data.catalog().await?;
+    Ok(axum::Json(serde_json::json!({
+        "as_of": cat.effective_as_of(None).map(|d| d.to_string()),
+        "extracts": cat.extracts,
+    }))
+    .into_response())
+}
