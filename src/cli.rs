@@ -89,6 +89,50 @@ pub enum Command {
     /// Print every indicator's numerator, denominator and value per
     /// province (the long form).
     Indicators(ScoreArgs),
+    /// The risk-based responsibility-inspection plan of a quarter: the
+    /// chosen provinces with risk, its four terms and reasons, those that
+    /// just missed the cut, and those excluded by the 12-month rule.
+    Plan {
+        /// The quarter to plan, e.g. 2026-Q4 (risk comes from the quarter before).
+        #[arg(long)]
+        quarter: String,
+        /// How many provinces the inspectorate can inspect (default: rules file).
+        #[arg(long)]
+        capacity: Option<usize>,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+        format: PlanFormat,
+        /// Language of the reasons in the table form.
+        #[arg(long, default_value = "vi")]
+        lang: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// The evidence pack of one province for a quarter's plan: open overdue
+    /// cases, unit-months without head reception, stale accounts, records
+    /// not entered or entered late, repeat requesters (pseudonymous).
+    Evidence {
+        #[arg(long)]
+        quarter: String,
+        /// Province code, e.g. 24.
+        #[arg(long)]
+        province: String,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+        format: PlanFormat,
+        /// With --format csv: which list (overdue_cases, head_reception_gaps,
+        /// stale_accounts, entry_gaps, repeat_requesters).
+        #[arg(long)]
+        list: Option<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Write a realistic series of synthetic monthly extracts.
     Generate {
         /// Output folder (one sub-folder per extract).
@@ -161,6 +205,13 @@ pub struct ScoreArgs {
     pub store: StoreArg,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PlanFormat {
+    Table,
+    Csv,
+    Json,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum FormatArg {
     Csv,
@@ -227,6 +278,80 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status { store, as_of } => {
             let store = Store::open_existing(&store.store_dir)?;
             print_status(&store, as_of)
+        }
+        Command::Plan {
+            quarter,
+            capacity,
+            as_of,
+            format,
+            lang,
+            out,
+            store,
+        } => {
+            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
+            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let plan = runtime()?.block_on(engine.plan(&quarter, capacity, as_of))?;
+            let bytes = match format {
+                PlanFormat::Table => crate::plan::plan_text(&plan, lang).into_bytes(),
+                PlanFormat::Csv => crate::web::render::csv(&crate::plan::plan_table(&plan))?,
+                PlanFormat::Json => serde_json::to_vec_pretty(&plan)?,
+            };
+            emit(out.as_deref(), &bytes)
+        }
+        Command::Evidence {
+            quarter,
+            province,
+            as_of,
+            format,
+            list,
+            out,
+            store,
+        } => {
+            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let ev = runtime()?.block_on(engine.evidence(&quarter, &province, as_of))?;
+            let bytes = match format {
+                PlanFormat::Json => serde_json::to_vec_pretty(&ev)?,
+                PlanFormat::Csv => {
+                    let id = list.context("--format csv writes one list: give it with --list")?;
+                    let t = ev.list(&id).with_context(|| {
+                        format!(
+                            "no list '{id}'; the lists are {}",
+                            crate::plan::EVIDENCE.map(|e| e.0).join(", ")
+                        )
+                    })?;
+                    crate::web::render::csv(t)?
+                }
+                PlanFormat::Table => {
+                    let mut text = format!(
+                        "Evidence for province {} (plan {}, counted in {} to {}, as of {})\n",
+                        ev.province_code, ev.quarter, ev.scored_period, ev.counted_to, ev.as_of
+                    );
+                    for (id, t) in ev
+                        .lists
+                        .iter()
+                        .map(|(i, t)| (i.as_str(), t.as_ref()))
+                        .chain([("inspections", ev.inspections.as_ref())])
+                    {
+                        text.push_str(&format!("\n{id}: {} rows\n", t.rows.len()));
+                        text.push_str(&t.columns.join(" | "));
+                        text.push('\n');
+                        for r in t.rows.iter().take(50) {
+                            text.push_str(
+                                &r.iter().map(|c| c.plain()).collect::<Vec<_>>().join(" | "),
+                            );
+                            text.push('\n');
+                        }
+                        if t.rows.len() > 50 {
+                            text.push_str(&format!(
+                                "… {} more (use --format csv --list {id})\n",
+                                t.rows.len() - 50
+                            ));
+                        }
+                    }
+                    text.into_bytes()
+                }
+            };
+            emit(out.as_deref(), &bytes)
         }
         Command::Score(args) => score(&args, false),
         Command::Indicators(args) => score(&args, true),

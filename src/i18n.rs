@@ -212,6 +212,80 @@ const LABELS: &[(&str, &str, &str)] = &[
         "Giải quyết đúng hạn thấp hơn giới hạn kiểm soát 99,8% của biểu đồ phễu.",
         "Settlement on time is below the 99.8% control limit of the funnel plot.",
     ),
+    // Inspection plan
+    (
+        "plan_title",
+        "Kế hoạch thanh tra trách nhiệm",
+        "Responsibility-inspection plan",
+    ),
+    ("plan_chosen", "Được chọn", "Chosen"),
+    (
+        "plan_missed",
+        "Vừa trượt khỏi danh sách",
+        "Just missed the cut",
+    ),
+    (
+        "plan_excluded",
+        "Loại theo quy tắc 12 tháng",
+        "Excluded by the 12-month rule",
+    ),
+    ("risk_composite", "điểm tổng hợp", "composite"),
+    ("risk_decline", "mức giảm điểm", "decline"),
+    (
+        "risk_backlog",
+        "hồ sơ tồn quá hạn (d4)",
+        "overdue backlog (d4)",
+    ),
+    (
+        "risk_recency",
+        "thời gian từ lần thanh tra trước",
+        "time since the last inspection",
+    ),
+    (
+        "plan_reason_composite",
+        "Điểm tổng hợp {period}: {composite} (xếp loại {tier}).",
+        "Composite {composite} in {period} (tier {tier}).",
+    ),
+    (
+        "plan_reason_decline",
+        "Điểm giảm {points} điểm so với {period}.",
+        "Composite fell {points} points since {period}.",
+    ),
+    (
+        "plan_reason_backlog",
+        "{share} hồ sơ đang giải quyết đã quá hạn cuối {period}.",
+        "{share} of open settlements overdue at the end of {period}.",
+    ),
+    (
+        "plan_reason_last_inspection",
+        "Lần thanh tra trách nhiệm gần nhất bắt đầu {date} ({months} tháng trước kỳ kế hoạch).",
+        "Last responsibility inspection started {date} ({months} months before the quarter).",
+    ),
+    (
+        "plan_reason_never_inspected",
+        "Chưa từng được thanh tra trách nhiệm.",
+        "Never inspected for responsibility.",
+    ),
+    (
+        "plan_reason_missing",
+        "Thiếu dữ liệu về {term}: tính bằng 0.",
+        "No data for the {term} term: counted as 0.",
+    ),
+    (
+        "plan_reason_excluded",
+        "Đã thanh tra trách nhiệm trong 12 tháng trước kỳ kế hoạch; rủi ro {risk} dưới ngưỡng {override}.",
+        "Inspected for responsibility less than 12 months before the quarter; risk {risk} below the override {override}.",
+    ),
+    (
+        "plan_reason_override",
+        "Đã thanh tra trong 12 tháng nhưng rủi ro ≥ {override}: vẫn được xét.",
+        "Inspected less than 12 months before, but risk ≥ {override}: still eligible.",
+    ),
+    (
+        "plan_reason_missed",
+        "Rủi ro {risk} thấp hơn tỉnh cuối cùng được chọn ({cut}).",
+        "Risk {risk} below the last province chosen ({cut}).",
+    ),
     // Charts
     (
         "funnel_title",

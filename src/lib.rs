@@ -16,6 +16,8 @@
 //! - [`i18n`]: Vietnamese and English labels, numbers and dates;
 //! - [`charts`]: line, bar and funnel charts as SVG and PNG;
 //! - [`dashboards`]: dashboard definitions and their named queries;
+//! - [`plan`]: the risk-based inspection plan and evidence packs;
+//! - [`table`]: query results as rows of typed cells;
 //! - [`web`]: the web application and its JSON API;
 //! - [`cli`]: the command line.
 
@@ -28,10 +30,12 @@ pub mod export;
 pub mod generate;
 pub mod i18n;
 pub mod ingest;
+pub mod plan;
 pub mod pseudonym;
 pub mod reference;
 pub mod rules;
 pub mod scoring;
 pub mod store;
+pub mod table;
 pub mod udf;
 pub mod web;

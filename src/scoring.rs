@@ -564,6 +564,18 @@ impl Engine {
         Ok(period.end.min(as_of))
     }
 
+    /// Sets the one-row `params` table for a period counted to `pe`, for
+    /// queries written against the same views as the indicators.
+    pub fn set_params_for(
+        &self,
+        ctx: &SessionContext,
+        period: &Period,
+        pe: NaiveDate,
+        as_of: NaiveDate,
+    ) -> Result<()> {
+        self.set_params(ctx, period, pe, as_of)
+    }
+
     /// Sets the one-row `params` table for a period.
     fn set_params(
         &self,

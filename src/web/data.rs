@@ -14,19 +14,16 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
-use datafusion::arrow::array::{
-    Array, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
-    StringArray, UInt32Array, UInt64Array,
-};
+use datafusion::arrow::array::{Date32Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use serde::Serialize;
 use tokio::sync::RwLock;
 
 use crate::scoring::{Engine, Period, PeriodKind, Scores, register_scores};
 use crate::store::Catalog as StoreCatalog;
+pub use crate::table::{Cell, Table};
 
 const TILES_CSV: &str = include_str!("../../reference/province_tiles.csv");
 
@@ -35,120 +32,6 @@ const TILES_CSV: &str = include_str!("../../reference/province_tiles.csv");
 const MAX_SESSIONS: usize = 2;
 /// Query results kept before the cache is emptied and refilled.
 const MAX_RESULTS: usize = 2000;
-
-/// One cell of a query result, typed as the pages format it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Cell {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Text(String),
-    #[serde(serialize_with = "iso")]
-    Date(NaiveDate),
-}
-
-fn iso<S: serde::Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&d.format("%Y-%m-%d").to_string())
-}
-
-impl Cell {
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Cell::Int(i) => Some(*i as f64),
-            Cell::Float(f) => Some(*f),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Cell::Text(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// The value as plain text (CSV, sort keys).
-    pub fn plain(&self) -> String {
-        match self {
-            Cell::Null => String::new(),
-            Cell::Bool(b) => b.to_string(),
-            Cell::Int(i) => i.to_string(),
-            Cell::Float(f) => f.to_string(),
-            Cell::Text(s) => s.clone(),
-            Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
-        }
-    }
-}
-
-/// A query result as rows of cells.
-#[derive(Debug, Clone, Serialize)]
-pub struct Table {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Cell>>,
-}
-
-impl Table {
-    pub fn col(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == name)
-    }
-
-    /// The cell of `row` in column `name` (Null when there is no column).
-    pub fn get<'a>(&'a self, row: &'a [Cell], name: &str) -> &'a Cell {
-        self.col(name).map(|i| &row[i]).unwrap_or(&Cell::Null)
-    }
-
-    pub fn from_batches(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
-        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let mut rows = Vec::new();
-        for b in batches {
-            let cols: Vec<Vec<Cell>> = b
-                .columns()
-                .iter()
-                .map(|c| column_cells(c.as_ref()))
-                .collect::<Result<_>>()?;
-            for i in 0..b.num_rows() {
-                rows.push(cols.iter().map(|c| c[i].clone()).collect());
-            }
-        }
-        Ok(Table { columns, rows })
-    }
-}
-
-fn column_cells(a: &dyn Array) -> Result<Vec<Cell>> {
-    macro_rules! each {
-        ($ty:ty, $f:expr) => {{
-            let arr = a.as_any().downcast_ref::<$ty>().context("column type")?;
-            (0..arr.len())
-                .map(|i| {
-                    if arr.is_null(i) {
-                        Cell::Null
-                    } else {
-                        $f(arr.value(i))
-                    }
-                })
-                .collect()
-        }};
-    }
-    Ok(match a.data_type() {
-        DataType::Utf8 => each!(StringArray, |v: &str| Cell::Text(v.to_string())),
-        DataType::Int64 => each!(Int64Array, Cell::Int),
-        DataType::Int32 => each!(Int32Array, |v: i32| Cell::Int(v as i64)),
-        DataType::UInt64 => each!(UInt64Array, |v: u64| Cell::Int(v as i64)),
-        DataType::UInt32 => each!(UInt32Array, |v: u32| Cell::Int(v as i64)),
-        DataType::Float64 => each!(Float64Array, Cell::Float),
-        DataType::Boolean => each!(BooleanArray, Cell::Bool),
-        DataType::Date32 => each!(Date32Array, |v: i32| {
-            Cell::Date(crate::ingest::date_from_day(v))
-        }),
-        _ => {
-            // Anything else is shown as Arrow prints it.
-            let casted = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
-            column_cells(casted.as_ref())?
-        }
-    })
-}
 
 /// One as-of date's context and the periods scored into it.
 pub struct ScoreSession {
