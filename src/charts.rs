@@ -79,6 +79,9 @@ pub enum Chart {
         categories: Vec<String>,
         y_label: String,
         series: Vec<Series>,
+        /// Vertical marks (an inspection, say) at a position on the category
+        /// axis (category i is at i; i − 0.5 is where its period starts).
+        markers: Vec<(f64, String)>,
     },
     /// One bar per category.
     Bar {
@@ -159,6 +162,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             categories,
             y_label,
             series,
+            markers,
         } => {
             let n = categories.len().max(1);
             let values = series.iter().flat_map(|s| s.values.iter().flatten());
@@ -220,6 +224,20 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
                     )
                     .map_err(err)?;
                 }
+            }
+            let mark = RGBColor(120, 60, 160);
+            for (x, label) in markers {
+                c.draw_series(LineSeries::new(
+                    vec![(*x, lo), (*x, hi)],
+                    mark.stroke_width(2),
+                ))
+                .map_err(err)?;
+                c.draw_series(std::iter::once(Text::new(
+                    label.clone(),
+                    (*x, hi),
+                    label_font.clone().color(&mark),
+                )))
+                .map_err(err)?;
             }
             c.configure_series_labels()
                 .background_style(WHITE.mix(0.85))
@@ -383,6 +401,7 @@ mod tests {
                 name: "Đúng hạn".into(),
                 values: vec![Some(70.0), None, Some(82.5)],
             }],
+            markers: vec![(1.2, "Thanh tra".into())],
         }
     }
 
@@ -393,6 +412,7 @@ mod tests {
         assert!(s.contains("Điểm tổng hợp — Bắc Ninh"));
         assert!(s.contains("Quý 3/2026"));
         assert!(s.contains("<circle"), "points are drawn");
+        assert!(s.contains("Thanh tra"), "markers are labelled");
     }
 
     #[test]

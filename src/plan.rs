@@ -12,7 +12,9 @@
 //! - "months since" the last inspection are whole calendar months from its
 //!   start to the first day of Q (a month not yet complete does not count);
 //!   "less than 12 months before Q" is fewer than 12 such months.
-//! - Only inspections that started before the first day of Q count.
+//! - Every responsibility inspection known at the as-of date counts, also
+//!   one that started inside Q (0 months): a province inspected last week
+//!   is not planned again unless its risk reaches the override.
 //! - Ties on risk (to 1e-9): lower composite first, a province without a
 //!   composite after those with one, then province code.
 
@@ -158,7 +160,12 @@ fn score_in(scores: &Option<Scores>, code: &str) -> Option<(Option<f64>, String,
 }
 
 async fn run(ctx: &SessionContext, sql: &str, params: Vec<(&str, ScalarValue)>) -> Result<Table> {
-    let df = ctx.sql(sql).await?.with_param_values(params)?;
+    let df = ctx.sql(sql).await?;
+    let df = if params.is_empty() {
+        df
+    } else {
+        df.with_param_values(params)?
+    };
     let schema = df.schema().as_arrow().clone();
     let batches = df.collect().await?;
     Table::from_batches(&schema, &batches)
@@ -211,15 +218,7 @@ impl Engine {
         let (current, prev) = self.plan_scores(&ctx, &p, as_of).await?;
         let prev = prev.filter(|s| s.league.iter().any(|r| r.composite.is_some()));
         let current = Some(current);
-        let last = run(
-            &ctx,
-            LAST_INSPECTION,
-            vec![(
-                "quarter_start",
-                ScalarValue::Date32(Some(crate::ingest::day_number(q.start))),
-            )],
-        )
-        .await?;
+        let last = run(&ctx, LAST_INSPECTION, Vec::new()).await?;
         let mut last_by: BTreeMap<String, NaiveDate> = BTreeMap::new();
         for r in &last.rows {
             if let (Cell::Text(code), Cell::Date(d)) = (&r[0], &r[1]) {
@@ -258,7 +257,7 @@ impl Engine {
                 }
             };
             let last_inspection = last_by.get(code).copied();
-            let months = last_inspection.map(|d| whole_months(d, q.start));
+            let months = last_inspection.map(|d| whole_months(d, q.start).max(0));
             let term_recency = rules.weight_recency
                 * match months {
                     Some(m) => clip01(m as f64 / rules.recency_months),

@@ -63,7 +63,7 @@ const Q3: [&str; 3] = ["07", "08", "09"];
 /// | code | P | P−1 | d4 | last inspection | risk |
 /// |---|---|---|---|---|---|
 /// | 01 | R 100, E 100 → 100 | 100 | – | never | 0 + 0 + 0 + 0.15 = 0.15 |
-/// | 04 | r1 = r2 = 1/3 → R 33.33, E 100 → 66.67 | 100 | – | 2025-11-10 (10 months) | 0.149985 + 0.2 + 0 + 0.0625 = 0.412485 → excluded |
+/// | 04 | r1 = r2 = 1/3 → R 33.33, E 100 → 66.67 | 100 | – | 2026-10-20, inside Q (0 months) | 0.149985 + 0.2 + 0 + 0 = 0.349985 → excluded |
 /// | 08 | R 0, D 0 (one overdue open settlement), E 100 → 33.33 | 33.33 | 0 | 2025-06-15 (15 months) | 0.300015 + 0 + 0.2 + 0.09375 = 0.593765 |
 /// | 11 | R 0, E 0 → 0 | 100 | – | 2025-11-01 (11 months) | 0.45 + 0.2 + 0 + 0.06875 = 0.71875 ≥ 0.70 → override |
 /// | 12 | R 100, e = 3/4 → E 75 → 87.5 | none (R only) | – | never | 0.05625 + 0 + 0 + 0.15 = 0.20625 |
@@ -147,6 +147,7 @@ fn hand_built(root: &std::path::Path) -> Store {
         String::from("inspection_id,province_code,kind,started_on,ended_on,findings_count\n");
     for (id, code, start) in [
         ("I04", "04", "2025-11-10"),
+        ("I04b", "04", "2026-10-20"),
         ("I08", "08", "2025-06-15"),
         ("I11", "11", "2025-11-01"),
     ] {
@@ -207,7 +208,7 @@ fn the_plan_of_a_hand_built_store_is_the_one_worked_out_by_hand() {
 
     let expected = [
         ("01", 100.0, Some(100.0), 0.15),
-        ("04", 66.67, Some(100.0), 0.412485),
+        ("04", 66.67, Some(100.0), 0.349985),
         ("08", 33.33, Some(33.33), 0.593765),
         ("11", 0.0, Some(100.0), 0.71875),
         ("12", 87.5, None, 0.20625),
@@ -260,8 +261,12 @@ fn the_plan_of_a_hand_built_store_is_the_one_worked_out_by_hand() {
     // The 12-month rule and its override.
     let c04 = find(&plan, "04");
     assert_eq!(c04.status, Status::Excluded);
-    assert_eq!(c04.last_inspection.as_deref(), Some("2025-11-10"));
-    assert_eq!(c04.months_since_inspection, Some(10));
+    assert_eq!(
+        c04.last_inspection.as_deref(),
+        Some("2026-10-20"),
+        "an inspection begun inside the quarter, before the as-of, counts"
+    );
+    assert_eq!(c04.months_since_inspection, Some(0));
     assert!(!c04.override_applied);
     let c11 = find(&plan, "11");
     assert!(c11.recently_inspected && c11.override_applied);

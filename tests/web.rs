@@ -398,3 +398,82 @@ async fn a_dashboard_file_whose_query_lacks_a_column_stops_the_start() {
     // The good ones pass the same check.
     state_for(sample_store()).check_dashboards().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_plan_and_evidence_pages() {
+    let state = state_for(sample_store());
+    let engine = Engine::bundled(Store::open_existing(sample_store()).unwrap());
+    let plan = engine.plan("2026-Q4", None, None).await.unwrap();
+    let html = page(&state, "/plan", None).await;
+    assert!(html.contains("Kế hoạch thanh tra trách nhiệm"));
+    assert!(
+        html.contains("Quý 4/2026"),
+        "the default quarter follows the as-of"
+    );
+    for c in plan.chosen() {
+        assert!(html.contains(&c.province_name), "{}", c.province_name);
+    }
+    let api = get(&state, "/api/plan?quarter=2026-Q4", None).await.json();
+    let chosen: Vec<&str> = api["provinces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "chosen")
+        .map(|c| c["province_code"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = plan.chosen().map(|c| c.province_code.as_str()).collect();
+    assert_eq!(chosen, want);
+    assert_eq!(api["as_of"], "2026-10-31");
+    let three = get(&state, "/api/plan?quarter=2026-Q4&capacity=3", None)
+        .await
+        .json();
+    assert_eq!(three["capacity"], 3);
+    let csv = get(&state, "/plan/export.csv?quarter=2026-Q4", None).await;
+    assert!(
+        csv.text()
+            .starts_with("quarter,as_of,status,order,province_code")
+    );
+    assert_eq!(csv.text().lines().count(), 35);
+
+    let code = want[0];
+    let ev = page(
+        &state,
+        &format!("/plan/{code}?quarter=2026-Q4"),
+        Some("lang=en"),
+    )
+    .await;
+    assert!(ev.contains("Evidence pack"));
+    assert!(ev.contains("Open overdue cases"));
+    assert!(ev.contains("Composite and inspections"));
+    assert!(ev.contains("<svg"));
+    let list = get(
+        &state,
+        &format!("/plan/{code}/overdue_cases.csv?quarter=2026-Q4"),
+        None,
+    )
+    .await;
+    assert!(list.text().starts_with("case_id,case_type,unit_code,stage"));
+    let xlsx = get(
+        &state,
+        &format!("/plan/{code}/stale_accounts.xlsx?quarter=2026-Q4"),
+        None,
+    )
+    .await;
+    assert_eq!(&xlsx.body[..2], b"PK");
+    let api = get(&state, &format!("/api/plan/{code}?quarter=2026-Q4"), None)
+        .await
+        .json();
+    assert_eq!(api["province_code"], code);
+
+    for (uri, status) in [
+        ("/plan?quarter=2026-10", StatusCode::BAD_REQUEST),
+        ("/plan?quarter=2027-Q3", StatusCode::NOT_FOUND),
+        ("/plan?capacity=0", StatusCode::BAD_REQUEST),
+        ("/plan/99?quarter=2026-Q4", StatusCode::NOT_FOUND),
+        ("/plan/01/nolist.csv?quarter=2026-Q4", StatusCode::NOT_FOUND),
+        ("/plan/export.pdf?quarter=2026-Q4", StatusCode::NOT_FOUND),
+        ("/api/plan?quarter=Q4", StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(get(&state, uri, None).await.status, status, "{uri}");
+    }
+}

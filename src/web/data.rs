@@ -217,6 +217,8 @@ pub struct Data {
     /// (modified time, length) of the store catalog the caches hold.
     seen: Mutex<Option<(SystemTime, u64)>>,
     catalog: Mutex<Option<Arc<StoreCatalog>>>,
+    plans: Mutex<HashMap<String, Arc<crate::plan::Plan>>>,
+    evidence: Mutex<HashMap<String, Arc<crate::plan::Evidence>>>,
 }
 
 impl Data {
@@ -227,6 +229,8 @@ impl Data {
             results: Mutex::new(HashMap::new()),
             seen: Mutex::new(None),
             catalog: Mutex::new(None),
+            plans: Mutex::new(HashMap::new()),
+            evidence: Mutex::new(HashMap::new()),
         }
     }
 
@@ -242,6 +246,8 @@ impl Data {
             let fresh = Arc::new(self.engine.store.catalog()?);
             self.sessions.lock().await.clear();
             self.results.lock().expect("lock").clear();
+            self.plans.lock().expect("lock").clear();
+            self.evidence.lock().expect("lock").clear();
             *self.catalog.lock().expect("lock") = Some(fresh.clone());
             *self.seen.lock().expect("lock") = stamp;
             if stamp.is_some() {
@@ -270,6 +276,43 @@ impl Data {
         }
         sessions.push(s.clone());
         Ok(s)
+    }
+
+    /// The plan of a quarter, computed once per (quarter, capacity, as-of).
+    pub async fn plan(
+        &self,
+        quarter: &str,
+        capacity: Option<usize>,
+        as_of: NaiveDate,
+    ) -> Result<Arc<crate::plan::Plan>> {
+        let key = format!("{quarter}|{capacity:?}|{as_of}");
+        if let Some(p) = self.plans.lock().expect("lock").get(&key) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(self.engine.plan(quarter, capacity, Some(as_of)).await?);
+        self.plans.lock().expect("lock").insert(key, plan.clone());
+        Ok(plan)
+    }
+
+    /// A province's evidence pack, computed once per (quarter, province,
+    /// as-of).
+    pub async fn evidence(
+        &self,
+        quarter: &str,
+        province: &str,
+        as_of: NaiveDate,
+    ) -> Result<Arc<crate::plan::Evidence>> {
+        let key = format!("{quarter}|{province}|{as_of}");
+        if let Some(e) = self.evidence.lock().expect("lock").get(&key) {
+            return Ok(e.clone());
+        }
+        let ev = Arc::new(self.engine.evidence(quarter, province, Some(as_of)).await?);
+        let mut cache = self.evidence.lock().expect("lock");
+        if cache.len() >= 200 {
+            cache.clear();
+        }
+        cache.insert(key, ev.clone());
+        Ok(ev)
     }
 
     /// A named query's result for these parameters, from the cache when

@@ -8,6 +8,7 @@
 //! scoring sessions and caches, `render` the formatting.
 
 pub mod data;
+mod plan_pages;
 pub mod render;
 
 use std::collections::BTreeMap;
@@ -51,7 +52,10 @@ impl AppState {
     pub fn new(engine: Engine, catalog: dashboards::Catalog) -> anyhow::Result<AppState> {
         crate::charts::init_fonts();
         let mut env = minijinja::Environment::new();
+        env.add_template("top.html", include_str!("../../templates/top.html"))?;
+        env.add_template("macros.html", include_str!("../../templates/macros.html"))?;
         env.add_template("page.html", include_str!("../../templates/page.html"))?;
+        env.add_template("report.html", include_str!("../../templates/report.html"))?;
         env.add_template("error.html", include_str!("../../templates/error.html"))?;
         let mut labels = BTreeMap::new();
         for lang in [Lang::Vi, Lang::En] {
@@ -126,6 +130,11 @@ pub fn app(state: AppState) -> Router {
         .route("/lang/{code}", get(set_language))
         .route("/healthz", get(healthz))
         .route("/static/{file}", get(static_file))
+        .route("/plan", get(plan_pages::plan_page))
+        .route("/plan/{code}", get(plan_or_export))
+        .route("/plan/{code}/{file}", get(plan_pages::evidence_file))
+        .route("/api/plan", get(plan_pages::api_plan))
+        .route("/api/plan/{code}", get(plan_pages::api_evidence))
         .route("/api/dashboards", get(api_dashboards))
         .route("/api/d/{name}", get(api_dashboard))
         .route("/api/league", get(api_league))
@@ -207,7 +216,7 @@ impl IntoResponse for AppError {
 }
 
 /// An error shown as a page (the same status, in the reader's language).
-struct PageError(AppError, Lang);
+pub(crate) struct PageError(AppError, Lang);
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
@@ -228,7 +237,7 @@ impl IntoResponse for PageError {
     }
 }
 
-type ApiResult<T> = Result<T, AppError>;
+pub(crate) type ApiResult<T> = Result<T, AppError>;
 
 // ---------------------------------------------------------------------------
 // Parameters
@@ -241,7 +250,7 @@ pub struct PageQuery {
     pub format: Option<String>,
 }
 
-fn lang_of(headers: &HeaderMap) -> Lang {
+pub(crate) fn lang_of(headers: &HeaderMap) -> Lang {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -379,14 +388,14 @@ impl AppState {
 // Pages
 
 #[derive(Serialize)]
-struct Link {
+pub(crate) struct Link {
     href: String,
     label: String,
     active: bool,
 }
 
 #[derive(Serialize)]
-struct OptionView {
+pub(crate) struct OptionView {
     value: String,
     label: String,
     selected: bool,
@@ -536,7 +545,7 @@ async fn render_dashboard(
         let mut formats = vec!["csv", "xlsx"];
         match p.kind {
             Kind::League => v.league = Some(render::league_rows(lang, table, &href)),
-            Kind::Table => v.table = Some(render::table_view(lang, p, table, &href)),
+            Kind::Table => v.table = Some(render::table_view(lang, &p.columns, table, &href)),
             Kind::Tiles => v.tiles = Some(render::tiles(lang, table, &href)),
             Kind::Reasons => v.reasons = Some(render::reasons(lang, table)),
             Kind::Line | Kind::Bar | Kind::Funnel => {
@@ -556,38 +565,6 @@ async fn render_dashboard(
             .collect();
         panels.push(v);
     }
-    let mut navs: Vec<&Dashboard> = state
-        .inner
-        .catalog
-        .dashboards
-        .values()
-        .filter(|x| x.nav.is_some())
-        .collect();
-    navs.sort_by_key(|x| x.nav);
-    let nav: Vec<Link> = navs
-        .iter()
-        .map(|x| Link {
-            href: format!("/d/{}?period={}", x.name, r.period.label),
-            label: x.title.get(lang).to_string(),
-            active: x.name == d.name,
-        })
-        .collect();
-    let others: Vec<Link> = state
-        .inner
-        .catalog
-        .dashboards
-        .values()
-        .filter(|x| x.nav.is_none() && !x.takes(Param::Province))
-        .map(|x| Link {
-            href: format!("/d/{}?period={}", x.name, r.period.label),
-            label: x.title.get(lang).to_string(),
-            active: x.name == d.name,
-        })
-        .collect();
-    let back = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
     let province_name = r.province.as_deref().and_then(|c| {
         state
             .engine()
@@ -614,11 +591,6 @@ async fn render_dashboard(
         .map_err(anyhow::Error::from)?;
     let html = tpl
         .render(minijinja::context! {
-            lang => lang.code(),
-            L => state.inner.labels[lang.code()].clone(),
-            switch_href => format!("/lang/{}?back={}", lang.other().code(), encode_component(&back)),
-            nav => nav,
-            others => others,
             name => d.name.clone(),
             title => d.title.get(lang),
             province_name => province_name,
@@ -633,9 +605,102 @@ async fn render_dashboard(
             counted_to_text => i18n::date(lang, counted_to),
             panels => panels,
             api_href => format!("/api/d/{}?{qs}", d.name),
+            ..state.chrome(lang, &d.name, Some(&r.period.label), uri)
         })
         .map_err(anyhow::Error::from)?;
     Ok(html)
+}
+
+impl AppState {
+    /// What every page's header needs: labels, navigation, the language
+    /// switch back to this very page.
+    pub(crate) fn chrome(
+        &self,
+        lang: Lang,
+        active: &str,
+        period: Option<&str>,
+        uri: &axum::http::Uri,
+    ) -> minijinja::Value {
+        let with_period = |name: &str| match period {
+            Some(p) => format!("/d/{name}?period={p}"),
+            None => format!("/d/{name}"),
+        };
+        let mut navs: Vec<&Dashboard> = self
+            .inner
+            .catalog
+            .dashboards
+            .values()
+            .filter(|x| x.nav.is_some())
+            .collect();
+        navs.sort_by_key(|x| x.nav);
+        let nav: Vec<Link> = navs
+            .iter()
+            .map(|x| Link {
+                href: with_period(&x.name),
+                label: x.title.get(lang).to_string(),
+                active: x.name == active,
+            })
+            .collect();
+        let others: Vec<Link> = self
+            .inner
+            .catalog
+            .dashboards
+            .values()
+            .filter(|x| x.nav.is_none() && !x.takes(Param::Province))
+            .map(|x| Link {
+                href: with_period(&x.name),
+                label: x.title.get(lang).to_string(),
+                active: x.name == active,
+            })
+            .collect();
+        let back = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        minijinja::context! {
+            lang => lang.code(),
+            L => self.inner.labels[lang.code()].clone(),
+            switch_href => format!("/lang/{}?back={}", lang.other().code(), encode_component(&back)),
+            nav => nav,
+            others => others,
+        }
+    }
+
+    /// Renders `report.html` (plan and evidence pages).
+    pub(crate) fn render_report(
+        &self,
+        lang: Lang,
+        uri: &axum::http::Uri,
+        ctx: minijinja::Value,
+    ) -> ApiResult<String> {
+        let tpl = self
+            .inner
+            .templates
+            .get_template("report.html")
+            .map_err(anyhow::Error::from)?;
+        Ok(tpl
+            .render(minijinja::context! { ..ctx, ..self.chrome(lang, "plan", None, uri) })
+            .map_err(anyhow::Error::from)?)
+    }
+}
+
+/// `/plan/export.csv` and `/plan/<province>` share a path shape.
+async fn plan_or_export(
+    state: State<AppState>,
+    Path(code): Path<String>,
+    q: Query<plan_pages::PlanQuery>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if code.starts_with("export.") {
+        plan_pages::plan_export(state, Path(code), q, headers)
+            .await
+            .into_response()
+    } else {
+        plan_pages::evidence_page(state, Path(code), q, headers, uri)
+            .await
+            .into_response()
+    }
 }
 
 async fn province_redirect(Path(code): Path<String>, Query(q): Query<PageQuery>) -> Redirect {

@@ -33,7 +33,11 @@ pub fn display(lang: Lang, column: &str, cell: &Cell) -> String {
         Cell::Date(d) => i18n::date(lang, *d),
         Cell::Text(s) => match column {
             "tier" => t(lang, &format!("tier_{s}")),
-            "indicator" | "reason_kind" if i18n::has(s) => t(lang, s),
+            "indicator" | "reason_kind" | "kind" | "stage" | "case_type" | "status"
+                if i18n::has(s) =>
+            {
+                t(lang, s)
+            }
             "period" => i18n::period(lang, s),
             _ => s.clone(),
         },
@@ -68,14 +72,14 @@ fn sort_key(cell: &Cell) -> String {
 /// codes and names linking to the province page.
 pub fn table_view(
     lang: Lang,
-    panel: &Panel,
+    columns: &[String],
     table: &Table,
     province_href: &dyn Fn(&str) -> String,
 ) -> TableView {
-    let cols: Vec<usize> = if panel.columns.is_empty() {
+    let cols: Vec<usize> = if columns.is_empty() {
         (0..table.columns.len()).collect()
     } else {
-        panel.columns.iter().filter_map(|c| table.col(c)).collect()
+        columns.iter().filter_map(|c| table.col(c)).collect()
     };
     let code_col = table.col("province_code");
     TableView {
@@ -375,6 +379,7 @@ pub fn chart(lang: Lang, panel: &Panel, table: &Table, highlight: Option<&str>) 
                 categories,
                 y_label,
                 series,
+                markers: Vec::new(),
             })
         }
         Kind::Bar => {
