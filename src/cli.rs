@@ -133,6 +133,26 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// Run read-only SQL over the store through the same guard as the web
+    /// service: `-c "SELECT ..."`, `-f file.sql`, or an interactive prompt
+    /// (end a query with `;`, `\\d` lists the tables, `\\q` quits).
+    Sql {
+        /// One query to run.
+        #[arg(short = 'c', long = "command", conflicts_with = "file")]
+        command: Option<String>,
+        /// A file of queries separated by `;`.
+        #[arg(short = 'f', long)]
+        file: Option<PathBuf>,
+        /// The role whose tables and masking apply.
+        #[arg(long, default_value = "analyst")]
+        role: String,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Write a realistic series of synthetic monthly extracts.
     Generate {
         /// Output folder (one sub-folder per extract).
@@ -353,6 +373,39 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             emit(out.as_deref(), &bytes)
         }
+        Command::Sql {
+            command,
+            file,
+            role,
+            as_of,
+            format,
+            store,
+        } => {
+            let role = crate::sqlguard::Role::parse(&role)
+                .context("--role is leadership, inspectorate, analyst or admin")?;
+            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let guard = crate::sqlguard::Guard::new(engine, crate::sqlguard::Limits::default())?;
+            let rt = runtime()?;
+            let queries: Vec<String> = match (command, file) {
+                (Some(c), _) => vec![c],
+                (None, Some(f)) => split_statements(
+                    &std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?,
+                ),
+                (None, None) => return repl(&rt, &guard, role, as_of, format),
+            };
+            let mut failed = false;
+            for q in queries {
+                if let Err(e) = run_sql(&rt, &guard, role, as_of, &q, format) {
+                    eprintln!("error: {e:#}");
+                    failed = true;
+                }
+            }
+            if failed {
+                bail!("a query failed");
+            }
+            Ok(())
+        }
         Command::Score(args) => score(&args, false),
         Command::Indicators(args) => score(&args, true),
         Command::Generate {
@@ -432,6 +485,128 @@ fn score(args: &ScoreArgs, long_form: bool) -> Result<()> {
     };
     let bytes = crate::export::encode(&batch, args.format)?;
     emit(args.out.as_deref(), &bytes)
+}
+
+/// Splits a script at `;` outside quotes and comments.
+fn split_statements(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                cur.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            None if c == '-' && chars.peek() == Some(&'-') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        cur.push('\n');
+                        break;
+                    }
+                }
+            }
+            None if c == ';' => {
+                if !cur.trim().is_empty() {
+                    out.push(cur.trim().to_string());
+                }
+                cur.clear();
+            }
+            None => cur.push(c),
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+fn run_sql(
+    rt: &tokio::runtime::Runtime,
+    guard: &crate::sqlguard::Guard,
+    role: crate::sqlguard::Role,
+    as_of: Option<NaiveDate>,
+    sql: &str,
+    format: TableFormat,
+) -> Result<()> {
+    let out = rt.block_on(guard.run(role, sql, as_of))?;
+    let batch = datafusion::arrow::compute::concat_batches(&out.schema, &out.batches)?;
+    if batch.num_columns() > 0 {
+        let bytes = crate::export::encode(&batch, format)?;
+        use std::io::Write;
+        std::io::stdout().write_all(&bytes)?;
+    }
+    eprintln!(
+        "({} rows{}, {:.3} s, as of {})",
+        out.rows,
+        if out.truncated {
+            ", truncated at the row cap"
+        } else {
+            ""
+        },
+        out.elapsed.as_secs_f64(),
+        out.as_of
+    );
+    Ok(())
+}
+
+/// The interactive prompt of `vigil sql`.
+fn repl(
+    rt: &tokio::runtime::Runtime,
+    guard: &crate::sqlguard::Guard,
+    role: crate::sqlguard::Role,
+    as_of: Option<NaiveDate>,
+    format: TableFormat,
+) -> Result<()> {
+    use std::io::{BufRead, Write};
+    eprintln!(
+        "vigil sql as {}: end a query with ';', \\d lists tables, \\q quits",
+        role.name()
+    );
+    let stdin = std::io::stdin();
+    let mut buf = String::new();
+    loop {
+        eprint!(
+            "{}",
+            if buf.is_empty() {
+                "vigil> "
+            } else {
+                "   ...> "
+            }
+        );
+        std::io::stderr().flush().ok();
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let trimmed = line.trim();
+        if buf.is_empty() && trimmed == "\\q" {
+            return Ok(());
+        }
+        if buf.is_empty() && trimmed == "\\d" {
+            for (t, cols) in rt.block_on(guard.catalog(role, as_of))? {
+                let names: Vec<String> = cols.into_iter().map(|c| c.0).collect();
+                println!("{t}: {}", names.join(", "));
+            }
+            continue;
+        }
+        buf.push_str(&line);
+        if trimmed.ends_with(';') {
+            for q in split_statements(&buf) {
+                if let Err(e) = run_sql(rt, guard, role, as_of, &q, format) {
+                    eprintln!("error: {e:#}");
+                }
+            }
+            buf.clear();
+        }
+    }
 }
 
 fn emit(out: Option<&Path>, bytes: &[u8]) -> Result<()> {
@@ -699,6 +874,14 @@ mod tests {
     #[test]
     fn command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn scripts_split_at_semicolons_outside_quotes() {
+        assert_eq!(
+            split_statements("SELECT 1; SELECT ';' -- a; comment\n; SELECT 2"),
+            ["SELECT 1", "SELECT ';'", "SELECT 2"]
+        );
     }
 
     #[test]

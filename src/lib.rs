@@ -17,6 +17,7 @@
 //! - [`charts`]: line, bar and funnel charts as SVG and PNG;
 //! - [`dashboards`]: dashboard definitions and their named queries;
 //! - [`plan`]: the risk-based inspection plan and evidence packs;
+//! - [`sqlguard`]: the one guarded path for user SQL, per role;
 //! - [`table`]: query results as rows of typed cells;
 //! - [`web`]: the web application and its JSON API;
 //! - [`cli`]: the command line.
@@ -35,6 +36,7 @@ pub mod pseudonym;
 pub mod reference;
 pub mod rules;
 pub mod scoring;
+pub mod sqlguard;
 pub mod store;
 pub mod table;
 pub mod udf;

@@ -453,7 +453,15 @@ impl Engine {
     /// calendar functions, `rules`, `months`, and the views `unit_province`,
     /// `entry_records` and `stages`. Returns the effective as-of date.
     pub async fn context(&self, as_of: Option<NaiveDate>) -> Result<(SessionContext, NaiveDate)> {
-        let ctx = SessionContext::new();
+        self.context_in(SessionContext::new(), as_of).await
+    }
+
+    /// `context` in a context the caller made (its own memory pool, say).
+    pub async fn context_in(
+        &self,
+        ctx: SessionContext,
+        as_of: Option<NaiveDate>,
+    ) -> Result<(SessionContext, NaiveDate)> {
         let effective = self
             .store
             .register(&ctx, as_of)
