@@ -59,6 +59,25 @@ pub enum Command {
         bind: std::net::SocketAddr,
         #[command(flatten)]
         web: WebArgs,
+        /// Users with their roles and argon2-hashed passwords and tokens
+        /// (see `vigil users add`). Without it the service runs open, for
+        /// a demo on one's own machine only.
+        #[arg(long, env = "VIGIL_USERS")]
+        users: Option<PathBuf>,
+        /// The audit log of queries and exports (JSON lines, rotated at 10 MB).
+        #[arg(long, default_value = "vigil-audit.jsonl")]
+        audit_log: PathBuf,
+        /// Also serve the Postgres wire protocol here (needs --users), e.g.
+        /// 127.0.0.1:5433, for psql and other Postgres clients.
+        #[arg(long)]
+        pg: Option<std::net::SocketAddr>,
+    },
+    /// Manage the users file: `vigil users add NAME --role ROLE --file F`
+    /// creates (or resets) a user with a random password and API token,
+    /// printed once; only their argon2 hashes are stored.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
     },
     /// Validate extracts and add them to the store. PATH is one extract
     /// folder (with manifest.json) or a folder of extract folders, ingested
@@ -182,6 +201,18 @@ pub struct StoreArg {
     pub store_dir: PathBuf,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum UsersAction {
+    Add {
+        name: String,
+        /// leadership, inspectorate, analyst or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long, env = "VIGIL_USERS")]
+        file: PathBuf,
+    },
+}
+
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct WebArgs {
     /// Extra or replacement dashboard definitions (*.toml); default:
@@ -279,11 +310,35 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let store = Store::open_existing(&store)?;
-            serve(store, bind, &WebArgs::default(), true)
+            let audit = PathBuf::from("vigil-audit.jsonl");
+            serve(store, bind, &WebArgs::default(), None, &audit, None, true)
         }
-        Command::Serve { store, bind, web } => {
+        Command::Serve {
+            store,
+            bind,
+            web,
+            users,
+            audit_log,
+            pg,
+        } => {
             let store = Store::open(&store.store_dir)?;
-            serve(store, bind, &web, false)
+            serve(store, bind, &web, users.as_deref(), &audit_log, pg, false)
+        }
+        Command::Users {
+            action: UsersAction::Add { name, role, file },
+        } => {
+            let role = crate::sqlguard::Role::parse(&role)
+                .context("--role is leadership, inspectorate, analyst or admin")?;
+            let (password, token) = crate::auth::UsersFile::add_user(&file, &name, role)?;
+            println!(
+                "user {name} ({}) written to {}",
+                role.name(),
+                file.display()
+            );
+            println!("password:  {password}");
+            println!("api token: {token}");
+            println!("(shown once: only their argon2 hashes are stored)");
+            Ok(())
         }
         Command::Ingest {
             path,
@@ -450,13 +505,74 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// Loads and checks the dashboards, then serves until Ctrl-C.
-fn serve(store: Store, bind: std::net::SocketAddr, web: &WebArgs, fallback: bool) -> Result<()> {
+fn serve(
+    store: Store,
+    bind: std::net::SocketAddr,
+    web: &WebArgs,
+    users: Option<&Path>,
+    audit_log: &Path,
+    pg: Option<std::net::SocketAddr>,
+    fallback: bool,
+) -> Result<()> {
     let (dash_dir, query_dir) = web.dirs();
     let catalog = crate::dashboards::Catalog::load(dash_dir.as_deref(), query_dir.as_deref())?;
     let engine = crate::scoring::Engine::bundled(store);
-    let state = crate::web::AppState::new(engine, catalog)?;
+    let auth = match users {
+        Some(path) => {
+            let file = crate::auth::UsersFile::load(path)?;
+            if file.users.is_empty() {
+                bail!(
+                    "{} has no users; add one with `vigil users add`",
+                    path.display()
+                );
+            }
+            Some(std::sync::Arc::new(crate::auth::Auth::new(file)))
+        }
+        None => {
+            println!(
+                "no --users file: the service is open to anyone who can reach it (fine for a demo on 127.0.0.1 only)"
+            );
+            None
+        }
+    };
+    if pg.is_some() && auth.is_none() {
+        bail!("--pg needs --users: Postgres clients must log in with a real password");
+    }
+    let guard = std::sync::Arc::new(crate::sqlguard::Guard::new(
+        engine.clone(),
+        crate::sqlguard::Limits::default(),
+    )?);
+    let audit = std::sync::Arc::new(crate::audit::AuditLog::new(audit_log, 10 << 20));
+    let pg_service = match (&auth, pg) {
+        (Some(a), Some(addr)) => Some((
+            addr,
+            std::sync::Arc::new(crate::pgserver::PgService::new(
+                a.clone(),
+                guard.clone(),
+                Some(audit.clone()),
+            )),
+        )),
+        _ => None,
+    };
+    let security = crate::web::Security {
+        auth,
+        guard: Some(guard),
+        audit: Some(audit),
+    };
+    let state = crate::web::AppState::secured(engine, catalog, security)?;
     runtime()?.block_on(async move {
         state.check_dashboards().await?;
+        if let Some((addr, service)) = pg_service {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} for Postgres clients"))?;
+            println!(
+                "Postgres clients: psql -h {} -p {} -U <user>",
+                listener.local_addr()?.ip(),
+                listener.local_addr()?.port()
+            );
+            tokio::spawn(crate::pgserver::serve(listener, service));
+        }
         let addr = if fallback && std::net::TcpListener::bind(bind).is_err() {
             println!("{bind} is taken; choosing a free port");
             std::net::SocketAddr::from(([127, 0, 0, 1], 0))

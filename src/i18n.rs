@@ -214,6 +214,23 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     // Inspection plan
     ("nav_plan", "Kế hoạch thanh tra", "Inspection plan"),
+    ("nav_sql", "Truy vấn SQL", "SQL"),
+    (
+        "sql_console",
+        "Truy vấn SQL (chỉ đọc)",
+        "SQL console (read-only)",
+    ),
+    ("run", "Chạy", "Run"),
+    ("tables", "Bảng và cột", "Tables and columns"),
+    ("login", "Đăng nhập", "Log in"),
+    ("logout", "Đăng xuất", "Log out"),
+    ("user_name", "Tên đăng nhập", "User name"),
+    ("password", "Mật khẩu", "Password"),
+    (
+        "login_failed",
+        "Sai tên đăng nhập hoặc mật khẩu.",
+        "Wrong user name or password.",
+    ),
     ("quarter", "Quý kế hoạch", "Planning quarter"),
     ("capacity", "Số đoàn thanh tra", "Capacity"),
     ("evidence_title", "Hồ sơ chứng cứ", "Evidence pack"),

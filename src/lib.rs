@@ -3,6 +3,8 @@
 //! denunciation handling, and national-database entry.
 //!
 //! Modules, each owning one responsibility:
+//! - [`auth`]: users, roles, sessions and API tokens;
+//! - [`audit`]: the audit log of queries and exports;
 //! - [`contract`]: the extract tables and their rules;
 //! - [`reference`]: provinces and the 2025 lineage;
 //! - [`calendar`]: working days and working hours;
@@ -16,12 +18,15 @@
 //! - [`i18n`]: Vietnamese and English labels, numbers and dates;
 //! - [`charts`]: line, bar and funnel charts as SVG and PNG;
 //! - [`dashboards`]: dashboard definitions and their named queries;
+//! - [`pgserver`]: the Postgres wire protocol over the guarded SQL path;
 //! - [`plan`]: the risk-based inspection plan and evidence packs;
 //! - [`sqlguard`]: the one guarded path for user SQL, per role;
 //! - [`table`]: query results as rows of typed cells;
 //! - [`web`]: the web application and its JSON API;
 //! - [`cli`]: the command line.
 
+pub mod audit;
+pub mod auth;
 pub mod calendar;
 pub mod charts;
 pub mod cli;
@@ -31,6 +36,7 @@ pub mod export;
 pub mod generate;
 pub mod i18n;
 pub mod ingest;
+pub mod pgserver;
 pub mod plan;
 pub mod pseudonym;
 pub mod reference;

@@ -374,7 +374,31 @@ fn check_single_statement(sql: &str, max_depth: usize) -> Result<(), GuardError>
             statements.len()
         )));
     }
-    Ok(())
+    // The plan is checked again by SQLOptions; refusing by the statement's
+    // kind first gives the same clear message whatever else is wrong.
+    use datafusion::sql::parser::Statement as DF;
+    use datafusion::sql::sqlparser::ast::Statement as SQL;
+    let kind = match &statements[0] {
+        DF::Statement(s) => match s.as_ref() {
+            SQL::Query(_) | SQL::Explain { .. } => None,
+            other => Some(
+                other
+                    .to_string()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("statement")
+                    .to_uppercase(),
+            ),
+        },
+        DF::Explain(_) => None,
+        DF::CreateExternalTable(_) => Some("CREATE EXTERNAL TABLE".into()),
+        DF::CopyTo(_) => Some("COPY".into()),
+        DF::Reset(_) => Some("RESET".into()),
+    };
+    match kind {
+        Some(k) => Err(GuardError::NotAllowed(format!("{k} is not allowed"))),
+        None => Ok(()),
+    }
 }
 
 impl Drop for Guard {

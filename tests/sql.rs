@@ -7,35 +7,11 @@ use std::time::{Duration, Instant};
 
 use vigil::scoring::Engine;
 use vigil::sqlguard::{Guard, GuardError, Limits, Role};
-use vigil::store::Store;
 
 use common::*;
 
-/// A small store: two units, a complaint and a denunciation with content.
-fn store(root: &std::path::Path) -> Store {
-    let cases = format!(
-        "{CASE_HEADER}\n\
-         K1,U1,2026-07-06 09:00,in_person,complaint,1,normal,false,false,Trần Thị Hoa,079200001111,khiếu nại về chế độ,đã trả lời,1\n\
-         T1,U1,2026-07-07 09:00,mail,denunciation,,normal,false,false,Lê Văn Nam,079200002222,tố cáo cán bộ X,kết luận Y,2\n"
-    );
-    let sessions = "session_id,unit_code,session_date,kind,host_role,host_ref,citizens_count,cases_raised,db_entered_at\n\
-                    S1,U1,2026-07-15,periodic,head,H1,3,1,2026-07-15 16:00\n";
-    let s = Store::open(root.join("store")).unwrap();
-    let dir = write_extract(
-        &root.join("x"),
-        "2026-10-31",
-        &[
-            ("units.csv", UNITS),
-            ("cases.csv", &cases),
-            ("reception_sessions.csv", sessions),
-        ],
-    );
-    ingest(&s, &dir).unwrap();
-    s
-}
-
 fn guard(root: &std::path::Path, limits: Limits) -> Guard {
-    Guard::new(Engine::bundled(store(root)), limits).unwrap()
+    Guard::new(Engine::bundled(small_store_with_content(root)), limits).unwrap()
 }
 
 fn limits() -> Limits {
@@ -68,7 +44,7 @@ fn the_attack_corpus_is_refused_or_bounded() {
     refused(
         "CREATE EXTERNAL TABLE pw (line VARCHAR) STORED AS CSV LOCATION '/etc/passwd'",
         "not_allowed",
-        "DDL",
+        "CREATE EXTERNAL TABLE is not allowed",
     );
     let target = dir.path().join("copied.csv");
     refused(
@@ -80,15 +56,19 @@ fn the_attack_corpus_is_refused_or_bounded() {
     refused(
         "SET datafusion.execution.batch_size = 1",
         "not_allowed",
-        "Statement",
+        "SET is not allowed",
     );
     refused(
         "INSERT INTO units SELECT * FROM units",
         "not_allowed",
-        "DML",
+        "INSERT is not allowed",
     );
-    refused("DROP TABLE cases", "not_allowed", "DDL");
-    refused("CREATE VIEW v AS SELECT 1", "not_allowed", "DDL");
+    refused("DROP TABLE cases", "not_allowed", "DROP is not allowed");
+    refused(
+        "CREATE VIEW v AS SELECT 1",
+        "not_allowed",
+        "CREATE is not allowed",
+    );
     refused("SELECT 1; DROP TABLE cases", "not_allowed", "2 statements");
     refused("SELECT * FROM '/etc/passwd'", "invalid", "not found");
     refused(
@@ -219,7 +199,7 @@ fn each_role_reads_only_what_it_may() {
 #[test]
 fn vigil_sql_runs_a_script_through_the_guard() {
     let dir = tempfile::tempdir().unwrap();
-    store(dir.path());
+    small_store_with_content(dir.path());
     let script = dir.path().join("q.sql");
     std::fs::write(
         &script,
@@ -236,6 +216,6 @@ fn vigil_sql_runs_a_script_through_the_guard() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.starts_with("n\n2\n"), "{stdout}");
-    assert!(stderr.contains("DDL not supported"), "{stderr}");
+    assert!(stderr.contains("DROP is not allowed"), "{stderr}");
     assert!(!out.status.success(), "a refused query fails the script");
 }

@@ -10,6 +10,7 @@
 pub mod data;
 mod plan_pages;
 pub mod render;
+mod security;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -41,7 +42,19 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// What guards the service: users (none: open, as the demo runs), the SQL
+/// guard, the audit log.
+#[derive(Default)]
+pub struct Security {
+    pub auth: Option<Arc<crate::auth::Auth>>,
+    pub guard: Option<Arc<crate::sqlguard::Guard>>,
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
+}
+
 struct Inner {
+    auth: Option<Arc<crate::auth::Auth>>,
+    guard: Option<Arc<crate::sqlguard::Guard>>,
+    audit: Option<Arc<crate::audit::AuditLog>>,
     data: Data,
     catalog: dashboards::Catalog,
     templates: minijinja::Environment<'static>,
@@ -50,12 +63,23 @@ struct Inner {
 
 impl AppState {
     pub fn new(engine: Engine, catalog: dashboards::Catalog) -> anyhow::Result<AppState> {
+        AppState::secured(engine, catalog, Security::default())
+    }
+
+    /// The state with users, the SQL guard and the audit log.
+    pub fn secured(
+        engine: Engine,
+        catalog: dashboards::Catalog,
+        security: Security,
+    ) -> anyhow::Result<AppState> {
         crate::charts::init_fonts();
         let mut env = minijinja::Environment::new();
         env.add_template("top.html", include_str!("../../templates/top.html"))?;
         env.add_template("macros.html", include_str!("../../templates/macros.html"))?;
         env.add_template("page.html", include_str!("../../templates/page.html"))?;
         env.add_template("report.html", include_str!("../../templates/report.html"))?;
+        env.add_template("login.html", include_str!("../../templates/login.html"))?;
+        env.add_template("sql.html", include_str!("../../templates/sql.html"))?;
         env.add_template("error.html", include_str!("../../templates/error.html"))?;
         let mut labels = BTreeMap::new();
         for lang in [Lang::Vi, Lang::En] {
@@ -63,6 +87,9 @@ impl AppState {
         }
         Ok(AppState {
             inner: Arc::new(Inner {
+                auth: security.auth,
+                guard: security.guard,
+                audit: security.audit,
                 data: Data::new(engine),
                 catalog,
                 templates: env,
@@ -135,6 +162,13 @@ pub fn app(state: AppState) -> Router {
         .route("/plan/{code}/{file}", get(plan_pages::evidence_file))
         .route("/api/plan", get(plan_pages::api_plan))
         .route("/api/plan/{code}", get(plan_pages::api_evidence))
+        .route(
+            "/login",
+            get(security::login_page).post(security::login_submit),
+        )
+        .route("/logout", get(security::logout).post(security::logout))
+        .route("/sql", get(security::console))
+        .route("/api/sql", axum::routing::post(security::api_sql))
         .route("/api/dashboards", get(api_dashboards))
         .route("/api/d/{name}", get(api_dashboard))
         .route("/api/league", get(api_league))
@@ -142,6 +176,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/provinces", get(api_provinces))
         .route("/api/status", get(api_status))
         .fallback(|| async { AppError::not_found("no such page") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::require_login,
+        ))
         .with_state(state)
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
@@ -828,6 +866,10 @@ async fn static_file(Path(file): Path<String>) -> ApiResult<Response> {
         "app.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../../static/app.js"),
+        ),
+        "sql.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../../static/sql.js"),
         ),
         "NotoSans-Regular.ttf" => ("font/ttf", crate::charts::FONT_REGULAR),
         "NotoSans-Bold.ttf" => ("font/ttf", crate::charts::FONT_BOLD),

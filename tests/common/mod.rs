@@ -97,3 +97,26 @@ pub fn query(store: &Store, as_of: Option<&str>, sql: &str) -> Vec<String> {
             .collect()
     })
 }
+
+/// A small store: two units, a complaint and a denunciation with content.
+pub fn small_store_with_content(root: &Path) -> Store {
+    let cases = format!(
+        "{CASE_HEADER}\n\
+         K1,U1,2026-07-06 09:00,in_person,complaint,1,normal,false,false,Trần Thị Hoa,079200001111,khiếu nại về chế độ,đã trả lời,1\n\
+         T1,U1,2026-07-07 09:00,mail,denunciation,,normal,false,false,Lê Văn Nam,079200002222,tố cáo cán bộ X,kết luận Y,2\n"
+    );
+    let sessions = "session_id,unit_code,session_date,kind,host_role,host_ref,citizens_count,cases_raised,db_entered_at\n\
+                    S1,U1,2026-07-15,periodic,head,H1,3,1,2026-07-15 16:00\n";
+    let s = Store::open(root.join("store")).unwrap();
+    let dir = write_extract(
+        &root.join("x"),
+        "2026-10-31",
+        &[
+            ("units.csv", UNITS),
+            ("cases.csv", &cases),
+            ("reception_sessions.csv", sessions),
+        ],
+    );
+    ingest(&s, &dir).unwrap();
+    s
+}
