@@ -218,6 +218,7 @@ pub struct Data {
     seen: Mutex<Option<(SystemTime, u64)>>,
     catalog: Mutex<Option<Arc<StoreCatalog>>>,
     plans: Mutex<HashMap<String, Arc<crate::plan::Plan>>>,
+    pages: Mutex<HashMap<String, Arc<String>>>,
     evidence: Mutex<HashMap<String, Arc<crate::plan::Evidence>>>,
 }
 
@@ -230,6 +231,7 @@ impl Data {
             seen: Mutex::new(None),
             catalog: Mutex::new(None),
             plans: Mutex::new(HashMap::new()),
+            pages: Mutex::new(HashMap::new()),
             evidence: Mutex::new(HashMap::new()),
         }
     }
@@ -246,6 +248,7 @@ impl Data {
             let fresh = Arc::new(self.engine.store.catalog()?);
             self.sessions.lock().await.clear();
             self.results.lock().expect("lock").clear();
+            self.pages.lock().expect("lock").clear();
             self.plans.lock().expect("lock").clear();
             self.evidence.lock().expect("lock").clear();
             *self.catalog.lock().expect("lock") = Some(fresh.clone());
@@ -276,6 +279,19 @@ impl Data {
         }
         sessions.push(s.clone());
         Ok(s)
+    }
+
+    /// A rendered page kept under `key`.
+    pub fn page(&self, key: &str) -> Option<Arc<String>> {
+        self.pages.lock().expect("lock").get(key).cloned()
+    }
+
+    pub fn keep_page(&self, key: String, html: String) {
+        let mut pages = self.pages.lock().expect("lock");
+        if pages.len() >= MAX_RESULTS {
+            pages.clear();
+        }
+        pages.insert(key, Arc::new(html));
     }
 
     /// The plan of a quarter, computed once per (quarter, capacity, as-of).

@@ -181,7 +181,9 @@ pub fn app(state: AppState) -> Router {
             security::require_login,
         ))
         .with_state(state)
-        .layer(CompressionLayer::new())
+        // Fastest: on two cores the compression is a visible share of a
+        // cached page's cost, and the size gain of higher levels is small.
+        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(60),
@@ -540,10 +542,20 @@ async fn dashboard_page(
     uri: axum::http::Uri,
 ) -> Result<Html<String>, PageError> {
     let lang = lang_of(&headers);
-    render_dashboard(&state, &name, &q, lang, &uri)
+    // Pages are cached whole per (URL, language) until an ingest lands:
+    // the catalog check below empties the cache.
+    if let Err(e) = state.inner.data.catalog().await {
+        return Err(PageError(e.into(), lang));
+    }
+    let key = format!("{}|{}", lang.code(), uri);
+    if let Some(html) = state.inner.data.page(&key) {
+        return Ok(Html(html.as_ref().clone()));
+    }
+    let html = render_dashboard(&state, &name, &q, lang, &uri)
         .await
-        .map(Html)
-        .map_err(|e| PageError(e, lang))
+        .map_err(|e| PageError(e, lang))?;
+    state.inner.data.keep_page(key, html.clone());
+    Ok(Html(html))
 }
 
 async fn render_dashboard(
