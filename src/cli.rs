@@ -169,6 +169,10 @@ pub enum Command {
         as_of: Option<NaiveDate>,
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
+        /// The audit log every query is written to (JSON lines, rotated at
+        /// 10 MB), as for `serve`.
+        #[arg(long, default_value = "vigil-audit.jsonl")]
+        audit_log: PathBuf,
         #[command(flatten)]
         store: StoreArg,
     },
@@ -434,24 +438,37 @@ pub fn run(cli: Cli) -> Result<()> {
             role,
             as_of,
             format,
+            audit_log,
             store,
         } => {
             let role = crate::sqlguard::Role::parse(&role)
                 .context("--role is leadership, inspectorate, analyst or admin")?;
             let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
             let guard = crate::sqlguard::Guard::new(engine, crate::sqlguard::Limits::default())?;
-            let rt = runtime()?;
+            let session = CliSql {
+                rt: runtime()?,
+                guard,
+                role,
+                as_of,
+                format,
+                audit: crate::audit::AuditLog::new(audit_log, 10 << 20),
+                // The operating-system account: the CLI has no login of its own.
+                user: format!(
+                    "cli:{}",
+                    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+                ),
+            };
             let queries: Vec<String> = match (command, file) {
                 (Some(c), _) => vec![c],
                 (None, Some(f)) => split_statements(
                     &std::fs::read_to_string(&f)
                         .with_context(|| format!("reading {}", f.display()))?,
                 ),
-                (None, None) => return repl(&rt, &guard, role, as_of, format),
+                (None, None) => return session.repl(),
             };
             let mut failed = false;
             for q in queries {
-                if let Err(e) = run_sql(&rt, &guard, role, as_of, &q, format) {
+                if let Err(e) = session.run(&q) {
                     eprintln!("error: {e:#}");
                     failed = true;
                 }
@@ -644,83 +661,101 @@ fn split_statements(text: &str) -> Vec<String> {
     out
 }
 
-fn run_sql(
-    rt: &tokio::runtime::Runtime,
-    guard: &crate::sqlguard::Guard,
+/// `vigil sql`: the guard, the caller's role and as-of, and the audit log.
+struct CliSql {
+    rt: tokio::runtime::Runtime,
+    guard: crate::sqlguard::Guard,
     role: crate::sqlguard::Role,
     as_of: Option<NaiveDate>,
-    sql: &str,
     format: TableFormat,
-) -> Result<()> {
-    let out = rt.block_on(guard.run(role, sql, as_of))?;
-    let batch = datafusion::arrow::compute::concat_batches(&out.schema, &out.batches)?;
-    if batch.num_columns() > 0 {
-        let bytes = crate::export::encode(&batch, format)?;
-        use std::io::Write;
-        std::io::stdout().write_all(&bytes)?;
-    }
-    eprintln!(
-        "({} rows{}, {:.3} s, as of {})",
-        out.rows,
-        if out.truncated {
-            ", truncated at the row cap"
-        } else {
-            ""
-        },
-        out.elapsed.as_secs_f64(),
-        out.as_of
-    );
-    Ok(())
+    audit: crate::audit::AuditLog,
+    user: String,
 }
 
-/// The interactive prompt of `vigil sql`.
-fn repl(
-    rt: &tokio::runtime::Runtime,
-    guard: &crate::sqlguard::Guard,
-    role: crate::sqlguard::Role,
-    as_of: Option<NaiveDate>,
-    format: TableFormat,
-) -> Result<()> {
-    use std::io::{BufRead, Write};
-    eprintln!(
-        "vigil sql as {}: end a query with ';', \\d lists tables, \\q quits",
-        role.name()
-    );
-    let stdin = std::io::stdin();
-    let mut buf = String::new();
-    loop {
-        eprint!(
-            "{}",
-            if buf.is_empty() {
-                "vigil> "
+impl CliSql {
+    /// Runs one query through the guard, prints it, and audits it.
+    fn run(&self, sql: &str) -> Result<()> {
+        let started = std::time::Instant::now();
+        let result = self.rt.block_on(self.guard.run(self.role, sql, self.as_of));
+        self.audit.record(&crate::audit::Entry {
+            user: &self.user,
+            role: self.role.name(),
+            action: "sql",
+            what: sql,
+            rows: result.as_ref().ok().map(|o| o.rows),
+            duration_ms: started.elapsed().as_millis(),
+            outcome: match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            },
+        });
+        let out = result?;
+        let batch = datafusion::arrow::compute::concat_batches(&out.schema, &out.batches)?;
+        if batch.num_columns() > 0 {
+            let bytes = crate::export::encode(&batch, self.format)?;
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+        eprintln!(
+            "({} rows{}, {:.3} s, as of {})",
+            out.rows,
+            if out.truncated {
+                ", truncated at the row cap"
             } else {
-                "   ...> "
-            }
+                ""
+            },
+            out.elapsed.as_secs_f64(),
+            out.as_of
         );
-        std::io::stderr().flush().ok();
-        let mut line = String::new();
-        if stdin.lock().read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let trimmed = line.trim();
-        if buf.is_empty() && trimmed == "\\q" {
-            return Ok(());
-        }
-        if buf.is_empty() && trimmed == "\\d" {
-            for (t, cols) in rt.block_on(guard.catalog(role, as_of))? {
-                let names: Vec<String> = cols.into_iter().map(|c| c.0).collect();
-                println!("{t}: {}", names.join(", "));
-            }
-            continue;
-        }
-        buf.push_str(&line);
-        if trimmed.ends_with(';') {
-            for q in split_statements(&buf) {
-                if let Err(e) = run_sql(rt, guard, role, as_of, &q, format) {
-                    eprintln!("error: {e:#}");
+        Ok(())
+    }
+
+    /// The interactive prompt.
+    fn repl(&self) -> Result<()> {
+        use std::io::{BufRead, Write};
+        eprintln!(
+            "vigil sql as {}: end a query with ';', \\d lists tables, \\q quits",
+            self.role.name()
+        );
+        let stdin = std::io::stdin();
+        let mut buf = String::new();
+        loop {
+            eprint!(
+                "{}",
+                if buf.is_empty() {
+                    "vigil> "
+                } else {
+                    "   ...> "
                 }
+            );
+            std::io::stderr().flush().ok();
+            let mut line = String::new();
+            if stdin.lock().read_line(&mut line)? == 0 {
+                return Ok(());
             }
-            buf.clear();
+            let trimmed = line.trim();
+            if buf.is_empty() && trimmed == "\\q" {
+                return Ok(());
+            }
+            if buf.is_empty() && trimmed == "\\d" {
+                for (t, cols) in self
+                    .rt
+                    .block_on(self.guard.catalog(self.role, self.as_of))?
+                {
+                    let names: Vec<String> = cols.into_iter().map(|c| c.0).collect();
+                    println!("{t}: {}", names.join(", "));
+                }
+                continue;
+            }
+            buf.push_str(&line);
+            if trimmed.ends_with(';') {
+                for q in split_statements(&buf) {
+                    if let Err(e) = self.run(&q) {
+                        eprintln!("error: {e:#}");
+                    }
+                }
+                buf.clear();
+            }
         }
     }
 }

@@ -5,8 +5,13 @@
 //! password is checked against its argon2 hash; there is no trust or
 //! empty-password mode), and every query goes through the same
 //! [`Guard`](crate::sqlguard::Guard) as the web service, with the user's
-//! role, and into the same audit log. Only the simple query protocol is
-//! served (what `psql -c` and scripts use); results are sent as text.
+//! role, and into the same audit log. Both the simple and the extended
+//! query protocol are served (drivers such as JDBC, which DBeaver and
+//! Metabase use, prepare, describe and bind), with `$n` parameters bound as
+//! values; the Postgres system catalog (`pg_catalog`) is there for clients
+//! that read it to list tables. Session commands clients send on their
+//! own (BEGIN/COMMIT, SET application_name, SHOW …) are acknowledged here
+//! without effect; every other statement is refused by the guard.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -14,19 +19,28 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Sink, SinkExt, stream};
 use pgwire::api::auth::{
     DefaultServerParameterProvider, LoginInfo, StartupHandler, finish_authentication,
     protocol_negotiation, save_startup_parameters_to_metadata,
 };
-use pgwire::api::query::SimpleQueryHandler;
-use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DataRowEncoder, DescribePortalResponse, DescribeResponse, DescribeStatementResponse,
+    FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::{NoopQueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, PgWireConnectionState, PgWireServerHandlers,
     PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
 use pgwire::messages::startup::Authentication;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
@@ -43,6 +57,7 @@ pub struct PgService {
     pub guard: Arc<Guard>,
     pub audit: Option<Arc<AuditLog>>,
     pids: RandomPidSecretKeyGenerator,
+    compat: PostgresCompatibilityParser,
 }
 
 impl PgService {
@@ -52,6 +67,7 @@ impl PgService {
             guard,
             audit,
             pids: RandomPidSecretKeyGenerator::default(),
+            compat: PostgresCompatibilityParser::new(),
         }
     }
 }
@@ -136,13 +152,26 @@ fn guard_error(e: &GuardError) -> PgWireError {
     user_error(code, e.to_string())
 }
 
-#[async_trait]
-impl SimpleQueryHandler for PgService {
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
-    where
-        C: ClientInfo + ClientPortalStore + Unpin + Send + Sync,
-        C::PortalStore: PortalStore,
-    {
+impl PgService {
+    /// The query as DataFusion can plan it: Postgres clients' catalog
+    /// queries use casts (`'pg_class'::regclass`), operators
+    /// (`OPERATOR(pg_catalog.~)`) and qualified names DataFusion does not
+    /// know; they are rewritten here into plain SQL. The result is still
+    /// only text for the guard, which checks and plans it like any other;
+    /// text that does not parse here goes to the guard unchanged for its
+    /// own error.
+    fn compatible(&self, sql: &str) -> String {
+        if sql.len() > self.guard.limits.max_sql_bytes {
+            return sql.to_string();
+        }
+        match self.compat.parse(sql) {
+            Ok(statements) if statements.len() == 1 => statements[0].to_string(),
+            _ => sql.to_string(),
+        }
+    }
+
+    /// The role and user name of an authenticated connection.
+    fn who<C: ClientInfo>(client: &C) -> PgWireResult<(Role, String)> {
         let role = client
             .metadata()
             .get(ROLE_KEY)
@@ -152,67 +181,398 @@ impl SimpleQueryHandler for PgService {
             .user()
             .unwrap_or_default()
             .to_string();
-        let started = Instant::now();
-        let result = self.guard.run(role, query, None).await;
+        Ok((role, user))
+    }
+
+    fn audit(
+        &self,
+        user: &str,
+        role: Role,
+        sql: &str,
+        rows: Option<usize>,
+        started: Instant,
+        outcome: &str,
+    ) {
         if let Some(log) = &self.audit {
             log.record(&Entry {
-                user: &user,
+                user,
                 role: role.name(),
                 action: "sql",
-                what: query,
-                rows: result.as_ref().ok().map(|o| o.rows),
+                what: sql,
+                rows,
                 duration_ms: started.elapsed().as_millis(),
-                outcome: match &result {
-                    Ok(_) => "ok",
-                    Err(e) => e.kind(),
-                },
+                outcome,
             });
         }
+    }
+
+    /// Answers one query: a client's session command, or user SQL through
+    /// the guard, with its parameters bound and its result columns in the
+    /// formats the client asked for.
+    async fn answer(
+        &self,
+        role: Role,
+        user: &str,
+        sql: &str,
+        params: Vec<ScalarValue>,
+        formats: &Format,
+    ) -> PgWireResult<Response> {
+        let started = Instant::now();
+        if let Some(resp) = session_command(sql) {
+            let resp = resp?;
+            self.audit(user, role, sql, None, started, "session");
+            return Ok(resp);
+        }
+        let result = self
+            .guard
+            .run_with(role, &self.compatible(sql), None, params)
+            .await;
+        self.audit(
+            user,
+            role,
+            sql,
+            result.as_ref().ok().map(|o| o.rows),
+            started,
+            match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            },
+        );
         let out = result.map_err(|e| guard_error(&e))?;
-        let fields: Vec<FieldInfo> = out
-            .schema
+        let schema = fields(&out.schema, formats);
+        let table = Table::from_batches(&out.schema, &out.batches)
+            .map_err(|e| user_error("XX000", format!("{e:#}")))?;
+        Ok(Response::Query(QueryResponse::new(
+            schema.clone(),
+            stream::iter(encode_rows(&table, schema)?.into_iter().map(Ok)),
+        )))
+    }
+}
+
+/// The row description of a result, each column in the format asked for.
+fn fields(schema: &SchemaRef, formats: &Format) -> Arc<Vec<FieldInfo>> {
+    Arc::new(
+        schema
             .fields()
             .iter()
-            .map(|f| {
+            .enumerate()
+            .map(|(i, f)| {
                 FieldInfo::new(
                     f.name().clone(),
                     None,
                     None,
                     pg_type(f.data_type()),
-                    FieldFormat::Text,
+                    formats.format_for(i),
                 )
             })
-            .collect();
-        let schema = Arc::new(fields);
-        let table = Table::from_batches(&out.schema, &out.batches)
-            .map_err(|e| user_error("XX000", format!("{e:#}")))?;
-        let mut encoder = DataRowEncoder::new(schema.clone());
-        let mut rows = Vec::with_capacity(table.rows.len());
-        for r in &table.rows {
-            for (cell, f) in r.iter().zip(schema.iter()) {
-                match (cell, f.datatype()) {
-                    (Cell::Null, _) => encoder.encode_field(&None::<String>)?,
-                    (Cell::Int(i), t) if *t == Type::INT4 => encoder.encode_field(&(*i as i32))?,
-                    (Cell::Int(i), t) if *t == Type::INT8 => encoder.encode_field(i)?,
-                    (Cell::Float(x), t) if *t == Type::FLOAT8 => encoder.encode_field(x)?,
-                    (Cell::Bool(b), t) if *t == Type::BOOL => encoder.encode_field(b)?,
-                    (other, _) => encoder.encode_field(&other.plain())?,
-                }
+            .collect(),
+    )
+}
+
+fn encode_rows(table: &Table, schema: Arc<Vec<FieldInfo>>) -> PgWireResult<Vec<DataRow>> {
+    let mut encoder = DataRowEncoder::new(schema.clone());
+    let mut rows = Vec::with_capacity(table.rows.len());
+    for r in &table.rows {
+        for (cell, f) in r.iter().zip(schema.iter()) {
+            match (cell, f.datatype()) {
+                (Cell::Null, _) => encoder.encode_field(&None::<String>)?,
+                (Cell::Int(i), t) if *t == Type::INT4 => encoder.encode_field(&(*i as i32))?,
+                (Cell::Int(i), t) if *t == Type::INT8 => encoder.encode_field(i)?,
+                (Cell::Float(x), t) if *t == Type::FLOAT8 => encoder.encode_field(x)?,
+                (Cell::Bool(b), t) if *t == Type::BOOL => encoder.encode_field(b)?,
+                (other, _) => encoder.encode_field(&other.plain())?,
             }
-            rows.push(Ok(encoder.take_row()));
         }
-        Ok(vec![Response::Query(QueryResponse::new(
-            schema,
-            stream::iter(rows),
-        ))])
+        rows.push(encoder.take_row());
+    }
+    Ok(rows)
+}
+
+/// What clients send about their own session rather than the data:
+/// transactions (everything is read-only, so they change nothing), the
+/// usual client settings, and SHOW of them. Answered here without
+/// touching the store; anything else, `SET datafusion.…` included, goes
+/// to the guard, which refuses statements.
+fn session_command(sql: &str) -> Option<PgWireResult<Response>> {
+    let text = sql.trim().trim_end_matches(';').trim();
+    let lower = text.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    let first = *words.first()?;
+    match first {
+        "begin" | "start" if first == "begin" || words.get(1) == Some(&"transaction") => {
+            Some(Ok(Response::TransactionStart(Tag::new("BEGIN"))))
+        }
+        "commit" | "end" => Some(Ok(Response::TransactionEnd(Tag::new("COMMIT")))),
+        "rollback" | "abort" => Some(Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))),
+        "set" => {
+            // SET [SESSION|LOCAL] name { = | TO } value
+            let mut rest = &words[1..];
+            if matches!(rest.first(), Some(&"session") | Some(&"local")) {
+                rest = &rest[1..];
+            }
+            let name = rest.first()?.split('=').next().unwrap_or_default();
+            CLIENT_SETTINGS
+                .contains(&name)
+                .then(|| Ok(Response::Execution(Tag::new("SET"))))
+        }
+        "show" => {
+            let name = words.get(1)?.to_string();
+            let value = SHOWN.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+            Some(match value {
+                Some(v) => {
+                    let schema = Arc::new(vec![FieldInfo::new(
+                        name,
+                        None,
+                        None,
+                        Type::VARCHAR,
+                        FieldFormat::Text,
+                    )]);
+                    let mut enc = DataRowEncoder::new(schema.clone());
+                    enc.encode_field(&v).map(|_| {
+                        Response::Query(QueryResponse::new(
+                            schema,
+                            stream::iter(vec![Ok(enc.take_row())]),
+                        ))
+                    })
+                }
+                None => Err(user_error(
+                    "42704",
+                    format!("unrecognized configuration parameter \"{name}\""),
+                )),
+            })
+        }
+        _ => None,
     }
 }
 
-/// The handlers of one server: startup (password) and simple queries.
+/// Client settings a SET may name (acknowledged, no effect on the guard).
+const CLIENT_SETTINGS: [&str; 11] = [
+    "application_name",
+    "extra_float_digits",
+    "client_encoding",
+    "datestyle",
+    "intervalstyle",
+    "timezone",
+    "time",
+    "search_path",
+    "client_min_messages",
+    "bytea_output",
+    "characteristics", // SET SESSION CHARACTERISTICS AS TRANSACTION ...
+];
+
+const SHOWN: [(&str, &str); 8] = [
+    ("transaction_isolation", "read committed"),
+    ("transaction", "read committed"), // SHOW TRANSACTION ISOLATION LEVEL
+    ("search_path", "public"),
+    ("standard_conforming_strings", "on"),
+    ("client_encoding", "UTF8"),
+    ("server_encoding", "UTF8"),
+    ("timezone", "UTC"),
+    ("datestyle", "ISO, MDY"),
+];
+
+/// The value of one bound parameter, by its declared or inferred type.
+/// Text-format values of numeric types are parsed so they compare as
+/// numbers; other text values stay text and DataFusion coerces them
+/// (a date column compared with '2026-10-01' works as in Postgres).
+fn parameter(bytes: Option<&[u8]>, binary: bool, ty: &Type) -> PgWireResult<ScalarValue> {
+    let Some(b) = bytes else {
+        return Ok(ScalarValue::Null);
+    };
+    let bad = |what: &str| user_error("22P02", format!("invalid {what} parameter"));
+    if binary {
+        let fixed = |n: usize| -> PgWireResult<&[u8]> {
+            (b.len() == n).then_some(b).ok_or_else(|| bad(ty.name()))
+        };
+        return Ok(match *ty {
+            Type::INT2 => ScalarValue::Int64(Some(
+                i16::from_be_bytes(fixed(2)?.try_into().unwrap()) as i64,
+            )),
+            Type::INT4 => ScalarValue::Int64(Some(
+                i32::from_be_bytes(fixed(4)?.try_into().unwrap()) as i64,
+            )),
+            Type::INT8 => {
+                ScalarValue::Int64(Some(i64::from_be_bytes(fixed(8)?.try_into().unwrap())))
+            }
+            Type::FLOAT4 => ScalarValue::Float64(Some(f32::from_be_bytes(
+                fixed(4)?.try_into().unwrap(),
+            ) as f64)),
+            Type::FLOAT8 => {
+                ScalarValue::Float64(Some(f64::from_be_bytes(fixed(8)?.try_into().unwrap())))
+            }
+            Type::BOOL => ScalarValue::Boolean(Some(fixed(1)?[0] != 0)),
+            // Days since 2000-01-01, Postgres's epoch; Arrow counts from 1970.
+            Type::DATE => ScalarValue::Date32(Some(
+                i32::from_be_bytes(fixed(4)?.try_into().unwrap()) + 10_957,
+            )),
+            _ => ScalarValue::Utf8(Some(
+                String::from_utf8(b.to_vec()).map_err(|_| bad("text"))?,
+            )),
+        });
+    }
+    let text = std::str::from_utf8(b).map_err(|_| bad("text"))?;
+    Ok(match *ty {
+        Type::INT2 | Type::INT4 | Type::INT8 => {
+            ScalarValue::Int64(Some(text.trim().parse().map_err(|_| bad("integer"))?))
+        }
+        Type::FLOAT4 | Type::FLOAT8 | Type::NUMERIC => {
+            ScalarValue::Float64(Some(text.trim().parse().map_err(|_| bad("number"))?))
+        }
+        Type::BOOL => ScalarValue::Boolean(Some(matches!(
+            text.trim().to_ascii_lowercase().as_str(),
+            "t" | "true" | "1" | "yes" | "on"
+        ))),
+        _ => ScalarValue::Utf8(Some(text.to_string())),
+    })
+}
+
+/// The Postgres type a client is told for an inferred parameter type.
+fn param_type(t: Option<&DataType>) -> Type {
+    match t {
+        Some(DataType::Date32) => Type::DATE,
+        Some(t) => pg_type(t),
+        None => Type::UNKNOWN,
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for PgService {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+    {
+        let (role, user) = Self::who(client)?;
+        if query.trim().trim_end_matches(';').trim().is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        Ok(vec![
+            self.answer(role, &user, query, Vec::new(), &Format::UnifiedText)
+                .await?,
+        ])
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for PgService {
+    type Statement = String;
+    type QueryParser = NoopQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::new(NoopQueryParser)
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+    {
+        let (role, user) = Self::who(client)?;
+        let sql = &portal.statement.statement;
+        // Parameter types: the client's where it declared them, else what
+        // the plan infers.
+        let declared = &portal.statement.parameter_types;
+        let inferred = if !portal.parameters.is_empty()
+            && declared.iter().filter(|t| t.is_some()).count() < portal.parameters.len()
+            && session_command(sql).is_none()
+        {
+            self.guard
+                .describe(role, &self.compatible(sql), None)
+                .await
+                .map(|d| d.params)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut params = Vec::with_capacity(portal.parameters.len());
+        for (i, value) in portal.parameters.iter().enumerate() {
+            let ty = declared
+                .get(i)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| param_type(inferred.get(i).and_then(|t| t.as_ref())));
+            params.push(parameter(
+                value.as_deref(),
+                portal.parameter_format.is_binary(i),
+                &ty,
+            )?);
+        }
+        self.answer(role, &user, sql, params, &portal.result_column_format)
+            .await
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        client: &mut C,
+        stmt: &StoredStatement<Self::Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+    {
+        let (role, _) = Self::who(client)?;
+        if session_command(&stmt.statement).is_some() {
+            return Ok(DescribeStatementResponse::no_data());
+        }
+        let d = self
+            .guard
+            .describe(role, &self.compatible(&stmt.statement), None)
+            .await
+            .map_err(|e| guard_error(&e))?;
+        let params = d
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                stmt.parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| param_type(t.as_ref()))
+            })
+            .collect();
+        let fields = fields(&d.schema, &Format::UnifiedText);
+        Ok(DescribeStatementResponse::new(params, (*fields).clone()))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+    {
+        let (role, _) = Self::who(client)?;
+        if session_command(&portal.statement.statement).is_some() {
+            return Ok(DescribePortalResponse::no_data());
+        }
+        let d = self
+            .guard
+            .describe(role, &self.compatible(&portal.statement.statement), None)
+            .await
+            .map_err(|e| guard_error(&e))?;
+        let fields = fields(&d.schema, &portal.result_column_format);
+        Ok(DescribePortalResponse::new((*fields).clone()))
+    }
+}
+
+/// The handlers of one server: startup (password), simple and extended
+/// queries.
 pub struct Handlers(pub Arc<PgService>);
 
 impl PgWireServerHandlers for Handlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.0.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
         self.0.clone()
     }
 

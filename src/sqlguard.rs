@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParserBuilder;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -199,6 +200,7 @@ impl Guard {
             // Planning and dropping very long expressions recurses deeply;
             // the stack is reserved, not committed, until used.
             .thread_stack_size(256 << 20)
+            .on_thread_start(lower_thread_priority)
             .enable_all()
             .build()?;
         Ok(Guard {
@@ -284,6 +286,55 @@ impl Guard {
         sql: &str,
         as_of: Option<NaiveDate>,
     ) -> Result<Outcome, GuardError> {
+        self.run_with(role, sql, as_of, Vec::new()).await
+    }
+
+    /// Checks a query and plans it without running it: the types of its
+    /// `$n` parameters (where they can be inferred) and of its result.
+    /// Postgres clients describe a statement before they bind it.
+    pub async fn describe(
+        &self,
+        role: Role,
+        sql: &str,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Described, GuardError> {
+        if sql.len() > self.limits.max_sql_bytes {
+            return Err(GuardError::TooLong(sql.len(), self.limits.max_sql_bytes));
+        }
+        let (ctx, _) = self.context(role, as_of).await?;
+        let sql = sql.to_string();
+        let max_depth = self.limits.max_depth;
+        let task = self.rt().spawn(async move {
+            let df = plan(&ctx, &sql, max_depth).await?;
+            let mut params: Vec<(String, Option<DataType>)> = df
+                .logical_plan()
+                .get_parameter_types()
+                .map_err(|e| GuardError::Invalid(e.to_string()))?
+                .into_iter()
+                .collect();
+            // `$1`, `$2`, … in their numeric order.
+            params.sort_by_key(|(id, _)| id.trim_start_matches('$').parse::<usize>().unwrap_or(0));
+            Ok::<_, GuardError>(Described {
+                params: params.into_iter().map(|(_, t)| t).collect(),
+                schema: Arc::new(df.schema().as_arrow().clone()),
+            })
+        });
+        match tokio::time::timeout(self.limits.timeout, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) => Err(GuardError::Failed(format!("the query stopped: {join}"))),
+            Err(_) => Err(GuardError::Timeout(self.limits.timeout)),
+        }
+    }
+
+    /// Checks and runs one query for a role, with values bound to its
+    /// `$1`, `$2`, … parameters (never pasted into the text).
+    pub async fn run_with(
+        &self,
+        role: Role,
+        sql: &str,
+        as_of: Option<NaiveDate>,
+        params: Vec<ScalarValue>,
+    ) -> Result<Outcome, GuardError> {
         let started = Instant::now();
         if sql.len() > self.limits.max_sql_bytes {
             return Err(GuardError::TooLong(sql.len(), self.limits.max_sql_bytes));
@@ -301,23 +352,12 @@ impl Guard {
         // Everything from parsing on runs on the SQL runtime's threads,
         // whose stacks are sized for it.
         let task = self.rt().spawn(async move {
-            check_single_statement(&sql, max_depth)?;
-            let options = datafusion::execution::context::SQLOptions::new()
-                .with_allow_ddl(false)
-                .with_allow_dml(false)
-                .with_allow_statements(false);
-            let df = ctx.sql_with_options(&sql, options).await.map_err(|e| {
-                let msg = e.to_string();
-                if msg.contains("not supported")
-                    || msg.contains("DDL")
-                    || msg.contains("DML")
-                    || msg.contains("Statement")
-                {
-                    GuardError::NotAllowed(msg)
-                } else {
-                    GuardError::Invalid(msg)
-                }
-            })?;
+            let mut df = plan(&ctx, &sql, max_depth).await?;
+            if !params.is_empty() {
+                df = df
+                    .with_param_values(params)
+                    .map_err(|e| GuardError::Invalid(e.to_string()))?;
+            }
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let mut stream: SendableRecordBatchStream = df
                 .execute_stream()
@@ -360,8 +400,54 @@ impl Guard {
     }
 }
 
+/// A planned, not yet run, query.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// The type of each `$n` parameter, in order; `None` where the plan
+    /// does not tell.
+    pub params: Vec<Option<DataType>>,
+    pub schema: SchemaRef,
+}
+
+/// The checks every user query passes before anything runs: one statement
+/// within the nesting limit, then planning with DDL, DML and statements
+/// refused.
+async fn plan(ctx: &SessionContext, sql: &str, max_depth: usize) -> Result<DataFrame, GuardError> {
+    check_single_statement(sql, max_depth)?;
+    let options = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    ctx.sql_with_options(sql, options).await.map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("not supported")
+            || msg.contains("DDL")
+            || msg.contains("DML")
+            || msg.contains("Statement")
+        {
+            GuardError::NotAllowed(msg)
+        } else {
+            GuardError::Invalid(msg)
+        }
+    })
+}
+
 /// One statement only, parsed with the recursion limit before any
 /// planning: a deeply nested expression stops here.
+/// Analyst queries yield the processor to the web server: the SQL
+/// runtime's threads run at a lower scheduling priority (nice 10), so on a
+/// small machine a heavy ad-hoc query slows itself, not the dashboards.
+/// Linux keeps a nice value per thread; elsewhere this does nothing.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's own id has no memory
+    // effects; a failure only leaves the priority as it was.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
 fn check_single_statement(sql: &str, max_depth: usize) -> Result<(), GuardError> {
     let statements = DFParserBuilder::new(sql)
         .with_recursion_limit(max_depth)
@@ -468,5 +554,14 @@ async fn build_context(
         let provider = full.table_provider(*t).await?;
         ctx.register_table(*t, provider)?;
     }
+    // The Postgres system catalog, describing exactly the tables above:
+    // Postgres clients (psql's \d, DBeaver, Metabase) list tables and
+    // columns through it.
+    datafusion_pg_catalog::setup_pg_catalog(
+        &ctx,
+        "datafusion",
+        datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
+    )
+    .map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
     Ok(ctx)
 }

@@ -357,19 +357,28 @@ impl Store {
 }
 
 /// The view keeping, per primary key, the row of the latest extract.
+///
+/// Ingest quarantines a key repeated within one extract, so (key, extract
+/// date) is unique and the latest version is found by joining each key's
+/// latest extract date back to the history. This holds only the narrow
+/// (key, date) pairs in memory; a window ranking versions would sort the
+/// whole wide history (gigabytes at ten million cases). The narrow side
+/// comes first so the join builds its hash table on it.
 fn latest_version_view(table: Table, history: &str) -> String {
     let cols: Vec<String> = table
         .stored_schema()
         .fields()
         .iter()
-        .map(|f| format!("\"{}\"", f.name()))
+        .map(|f| format!("h.\"{}\"", f.name()))
         .collect();
-    let cols = cols.join(", ");
     format!(
-        "CREATE VIEW {name} AS SELECT {cols} FROM (\
-           SELECT {cols}, row_number() OVER (PARTITION BY \"{pk}\" ORDER BY \"{EXTRACT_DATE}\" DESC) AS vigil_version_rank \
-           FROM {history}) WHERE vigil_version_rank = 1",
+        "CREATE VIEW {name} AS SELECT {cols} \
+           FROM (SELECT \"{pk}\" AS vigil_key, max(\"{EXTRACT_DATE}\") AS vigil_latest \
+                 FROM {history} GROUP BY \"{pk}\") l \
+           JOIN {history} h \
+             ON h.\"{pk}\" = l.vigil_key AND h.\"{EXTRACT_DATE}\" = l.vigil_latest",
         name = table.name(),
+        cols = cols.join(", "),
         pk = table.primary_key(),
     )
 }

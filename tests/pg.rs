@@ -41,20 +41,13 @@ fn psql(port: u16, user: &str, password: &str, sql: &str) -> Output {
         .expect("psql runs")
 }
 
-#[test]
-fn psql_logs_in_queries_and_is_refused_ddl() {
-    if Command::new("psql").arg("--version").output().is_err() {
-        if std::env::var("VIGIL_REQUIRE_PSQL").is_ok_and(|v| v == "1") {
-            panic!("VIGIL_REQUIRE_PSQL=1 but psql is missing (apt-get install postgresql-client)");
-        }
-        eprintln!("skipped: no psql");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    small_store_with_content(dir.path());
-    let users = dir.path().join("users.toml");
+/// A server with the small store, an analyst `lan` and the Postgres port:
+/// the process, the port, lan's password and the audit log's path.
+fn start_server(dir: &std::path::Path) -> (Killed, u16, String, std::path::PathBuf) {
+    small_store_with_content(dir);
+    let users = dir.join("users.toml");
     let (password, _) = UsersFile::add_user(&users, "lan", Role::Analyst).unwrap();
-    let audit = dir.path().join("audit.jsonl");
+    let audit = dir.join("audit.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args([
             "serve",
@@ -64,18 +57,18 @@ fn psql_logs_in_queries_and_is_refused_ddl() {
             "127.0.0.1:0",
             "--store",
         ])
-        .arg(dir.path().join("store"))
+        .arg(dir.join("store"))
         .arg("--users")
         .arg(&users)
         .arg("--audit-log")
         .arg(&audit)
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env("VIGIL_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _server = Killed(child);
+    let server = Killed(child);
     let port: u16 = loop {
         let line = lines
             .next()
@@ -86,6 +79,33 @@ fn psql_logs_in_queries_and_is_refused_ddl() {
         }
     };
     std::thread::spawn(move || for _ in lines {});
+    (server, port, password, audit)
+}
+
+/// Whether a client program is there; a failure when CI requires it.
+fn have(program: &str, version_arg: &str, require_var: &str, package: &str) -> bool {
+    if Command::new(program).arg(version_arg).output().is_ok() {
+        return true;
+    }
+    if std::env::var(require_var).is_ok_and(|v| v == "1") {
+        panic!("{require_var}=1 but {program} is missing (apt-get install {package})");
+    }
+    eprintln!("skipped: no {program}");
+    false
+}
+
+#[test]
+fn psql_logs_in_queries_and_is_refused_ddl() {
+    if !have(
+        "psql",
+        "--version",
+        "VIGIL_REQUIRE_PSQL",
+        "postgresql-client",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port, password, audit) = start_server(dir.path());
 
     let ok = psql(port, "lan", &password, "SELECT count(*) AS n FROM cases");
     let stdout = String::from_utf8_lossy(&ok.stdout);
@@ -116,6 +136,25 @@ fn psql_logs_in_queries_and_is_refused_ddl() {
     );
     assert!(String::from_utf8_lossy(&ext.stderr).contains("not allowed"));
 
+    // psql's own catalog queries describe the role's tables.
+    let d = psql(port, "lan", &password, "\\d cases");
+    let described = String::from_utf8_lossy(&d.stdout);
+    assert!(
+        described.contains("requester_ref") && !described.contains("requester_name"),
+        "{described}{}",
+        String::from_utf8_lossy(&d.stderr)
+    );
+    // Client settings are acknowledged; the engine's are refused.
+    let set_app = psql(port, "lan", &password, "SET application_name = 'report'");
+    assert!(set_app.status.success());
+    let set_df = psql(
+        port,
+        "lan",
+        &password,
+        "SET datafusion.execution.batch_size = 1",
+    );
+    assert!(String::from_utf8_lossy(&set_df.stderr).contains("SET is not allowed"));
+
     for (user, pw) in [("lan", "wrong"), ("lan", ""), ("nobody", password.as_str())] {
         let bad = psql(port, user, pw, "SELECT 1");
         assert!(!bad.status.success(), "{user}/{pw} must not log in");
@@ -128,4 +167,69 @@ fn psql_logs_in_queries_and_is_refused_ddl() {
         log.contains("\"user\":\"lan\"") && log.contains("DROP TABLE cases"),
         "{log}"
     );
+}
+
+/// The JDBC driver (what DBeaver and Metabase connect with) through the
+/// extended query protocol: metadata from pg_catalog, a prepared statement
+/// with a bound parameter, a write refused.
+#[test]
+fn jdbc_lists_tables_binds_parameters_and_is_refused_writes() {
+    const JAR: &str = "/usr/share/java/postgresql.jar";
+    let require = std::env::var("VIGIL_REQUIRE_JDBC").is_ok_and(|v| v == "1");
+    if !std::path::Path::new(JAR).exists() {
+        assert!(
+            !require,
+            "VIGIL_REQUIRE_JDBC=1 but {JAR} is missing (apt-get install libpostgresql-jdbc-java)"
+        );
+        eprintln!("skipped: no JDBC driver");
+        return;
+    }
+    if !have(
+        "java",
+        "-version",
+        "VIGIL_REQUIRE_JDBC",
+        "default-jre-headless",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port, password, audit) = start_server(dir.path());
+    let out = Command::new("java")
+        .args(["-cp", JAR])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/jdbc/Probe.java"
+        ))
+        .args([&port.to_string(), "lan", &password])
+        .output()
+        .expect("java runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no '{key}' in {stdout}"))
+            .to_string()
+    };
+    assert_eq!(line("product: "), "PostgreSQL");
+    let tables: Vec<String> = line("tables: ").split(' ').map(String::from).collect();
+    for t in ["cases", "case_events", "stages", "league_table"] {
+        assert!(tables.iter().any(|x| x == t), "{t} not listed: {tables:?}");
+    }
+    // The small store holds one complaint and one denunciation.
+    assert_eq!(line("count complaint: "), "1");
+    assert_eq!(line("count denunciation: "), "1");
+    assert_eq!(line("two: "), "2");
+    let drop = line("drop: ");
+    assert!(
+        drop.starts_with("refused") && drop.contains("not allowed"),
+        "{drop}"
+    );
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(log.contains("case_type = $1"), "{log}");
 }

@@ -211,6 +211,8 @@ fn vigil_sql_runs_a_script_through_the_guard() {
         .arg(dir.path().join("store"))
         .arg("-f")
         .arg(&script)
+        .arg("--audit-log")
+        .arg(dir.path().join("audit.jsonl"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -218,4 +220,25 @@ fn vigil_sql_runs_a_script_through_the_guard() {
     assert!(stdout.starts_with("n\n2\n"), "{stdout}");
     assert!(stderr.contains("DROP is not allowed"), "{stderr}");
     assert!(!out.status.success(), "a refused query fails the script");
+    // Both queries are audited, with their outcome, under the OS account.
+    let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["user"].as_str().unwrap().starts_with("cli:"))
+    );
+    assert_eq!(lines[0]["outcome"], "ok");
+    assert_eq!(lines[0]["rows"], 1);
+    assert_eq!(lines[1]["outcome"], "not_allowed");
+    assert!(
+        lines[1]["what"]
+            .as_str()
+            .is_some_and(|s| s.contains("DROP TABLE units")),
+        "{log}"
+    );
 }
