@@ -170,6 +170,24 @@ impl PgService {
         }
     }
 
+    /// A statement planned for the client's role; `None` for a session
+    /// command, which returns no rows.
+    async fn describe<C: ClientInfo>(
+        &self,
+        client: &C,
+        sql: &str,
+    ) -> PgWireResult<Option<crate::sqlguard::Described>> {
+        let (role, _) = Self::who(client)?;
+        if session_command(sql).is_some() {
+            return Ok(None);
+        }
+        self.guard
+            .describe(role, &self.compatible(sql), None)
+            .await
+            .map(Some)
+            .map_err(|e| guard_error(&e))
+    }
+
     /// The role and user name of an authenticated connection.
     fn who<C: ClientInfo>(client: &C) -> PgWireResult<(Role, String)> {
         let role = client
@@ -515,15 +533,9 @@ impl ExtendedQueryHandler for PgService {
         C: ClientInfo + ClientPortalStore + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
     {
-        let (role, _) = Self::who(client)?;
-        if session_command(&stmt.statement).is_some() {
+        let Some(d) = self.describe(client, &stmt.statement).await? else {
             return Ok(DescribeStatementResponse::no_data());
-        }
-        let d = self
-            .guard
-            .describe(role, &self.compatible(&stmt.statement), None)
-            .await
-            .map_err(|e| guard_error(&e))?;
+        };
         let params = d
             .params
             .iter()
@@ -549,15 +561,9 @@ impl ExtendedQueryHandler for PgService {
         C: ClientInfo + ClientPortalStore + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
     {
-        let (role, _) = Self::who(client)?;
-        if session_command(&portal.statement.statement).is_some() {
+        let Some(d) = self.describe(client, &portal.statement.statement).await? else {
             return Ok(DescribePortalResponse::no_data());
-        }
-        let d = self
-            .guard
-            .describe(role, &self.compatible(&portal.statement.statement), None)
-            .await
-            .map_err(|e| guard_error(&e))?;
+        };
         let fields = fields(&d.schema, &portal.result_column_format);
         Ok(DescribePortalResponse::new((*fields).clone()))
     }

@@ -7,6 +7,7 @@
 //! rounding, ranks and the bootstrap.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -15,8 +16,16 @@ use datafusion::arrow::array::{
     Array, ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::catalog::Session;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::{MemTable, TableProvider, TableType};
+use datafusion::logical_expr::TableProviderFilterPushDown;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{Expr, SessionContext};
 use rand::SeedableRng;
 use rand_distr::{Binomial, Distribution};
 use serde::Serialize;
@@ -55,21 +64,140 @@ pub const VIEWS: [NamedQuery; 4] = [
 /// decode the case events many times over.
 const MATERIALIZED: [&str; 3] = ["case_progress", "entry_records", "stages"];
 
-/// Runs `sql` and registers its result in memory under `name`, replacing
-/// any table or view of that name. The batches are dealt over as many
-/// partitions as the context plans with, so later queries stay parallel.
-async fn materialize(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
+/// Where a context keeps the tables it computes once.
+#[derive(Clone)]
+enum Keep {
+    /// In memory: fastest, for stores up to a few million rows.
+    Memory,
+    /// As Parquet in a private temporary folder (under `TMPDIR`), read back
+    /// as streams: memory stays bounded at ten million cases. The folder is
+    /// removed when the last table reading it is dropped.
+    Disk(Arc<tempfile::TempDir>),
+}
+
+/// Above this many stored case-event rows, computed tables go to disk.
+const DISK_ABOVE_EVENT_ROWS: u64 = 5_000_000;
+
+impl Keep {
+    /// Whether computed tables go to disk: by size, unless
+    /// `VIGIL_MATERIALIZE=memory|disk` says.
+    fn on_disk(event_rows: u64) -> bool {
+        match std::env::var("VIGIL_MATERIALIZE").ok().as_deref() {
+            Some("disk") => true,
+            Some("memory") => false,
+            _ => event_rows > DISK_ABOVE_EVENT_ROWS,
+        }
+    }
+
+    fn for_rows(event_rows: u64) -> Result<Keep> {
+        Ok(if Keep::on_disk(event_rows) {
+            sweep_stale_folders();
+            Keep::Disk(Arc::new(
+                tempfile::Builder::new()
+                    .prefix(&format!("vigil-derived-{}-", std::process::id()))
+                    .tempdir()
+                    .context("creating a temporary folder for computed tables")?,
+            ))
+        } else {
+            Keep::Memory
+        })
+    }
+}
+
+/// Removes the temporary folders of vigil processes that ended without
+/// cleaning up (killed, say): their names carry the process id, and on
+/// Linux a process that is gone has no `/proc/<pid>`.
+fn sweep_stale_folders() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("vigil-derived-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            std::fs::remove_dir_all(e.path()).ok();
+        }
+    }
+}
+
+/// Runs `sql` and registers its result under `name`, replacing any table
+/// or view of that name.
+async fn materialize(ctx: &SessionContext, name: &str, sql: &str, keep: &Keep) -> Result<()> {
     let df = ctx.sql(sql).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
-    let n = ctx.copied_config().target_partitions().max(1);
-    let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
-    for (i, b) in batches.into_iter().enumerate() {
-        partitions[i % n].push(b);
-    }
+    let table: Arc<dyn TableProvider> = match keep {
+        Keep::Memory => {
+            // The batches are dealt over as many partitions as the context
+            // plans with, so later queries stay parallel.
+            let batches = df.collect().await?;
+            let n = ctx.copied_config().target_partitions().max(1);
+            let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
+            for (i, b) in batches.into_iter().enumerate() {
+                partitions[i % n].push(b);
+            }
+            Arc::new(MemTable::try_new(schema, partitions)?)
+        }
+        Keep::Disk(dir) => {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(&path)?;
+            let url = format!("{}/", path.display());
+            df.write_parquet(&url, DataFrameWriteOptions::new(), None)
+                .await?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new(ListingTableUrl::parse(&url)?)
+                .with_listing_options(options)
+                .with_schema(schema);
+            Arc::new(KeptOnDisk {
+                table: Arc::new(ListingTable::try_new(config)?),
+                _dir: dir.clone(),
+            })
+        }
+    };
     ctx.deregister_table(name)?;
-    ctx.register_table(name, Arc::new(MemTable::try_new(schema, partitions)?))?;
+    ctx.register_table(name, table)?;
     Ok(())
+}
+
+/// A table computed into a temporary folder, keeping the folder alive.
+#[derive(Debug)]
+struct KeptOnDisk {
+    table: Arc<ListingTable>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for KeptOnDisk {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema()
+    }
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        self.table.scan(state, projection, filters, limit).await
+    }
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        self.table.supports_filters_pushdown(filters)
+    }
 }
 
 /// The area an indicator belongs to; monitoring indicators have none.
@@ -456,6 +584,19 @@ impl Engine {
         self.context_in(SessionContext::new(), as_of).await
     }
 
+    /// Case-event rows stored on or before the as-of date (all versions):
+    /// the measure of how large a context will be.
+    fn stored_event_rows(&self, as_of: Option<NaiveDate>) -> Result<u64> {
+        let cat = self.store.catalog()?;
+        let cutoff = cat.effective_as_of(as_of).unwrap_or(NaiveDate::MIN);
+        Ok(cat
+            .extracts
+            .iter()
+            .filter(|e| e.extract_date <= cutoff)
+            .filter_map(|e| e.files.get("case_events").map(|f| f.accepted))
+            .sum())
+    }
+
     /// `context` in a context the caller made (its own memory pool, say).
     pub async fn context_in(
         &self,
@@ -473,14 +614,15 @@ impl Engine {
         crate::udf::register(&ctx, self.calendar.clone());
         self.register_reference(&ctx)?;
         ctx.register_table("rules", Arc::new(rules_table(&self.rules)?))?;
+        let keep = Keep::for_rows(self.stored_event_rows(Some(effective))?)?;
         // The current versions of the two large tables are read by several
         // views; deduplicating them once saves decoding them again per view.
         for table in ["cases", "case_events"] {
-            materialize(&ctx, table, &format!("SELECT * FROM {table}")).await?;
+            materialize(&ctx, table, &format!("SELECT * FROM {table}"), &keep).await?;
         }
         for v in &VIEWS {
             if MATERIALIZED.contains(&v.name) {
-                materialize(&ctx, v.name, v.sql)
+                materialize(&ctx, v.name, v.sql, &keep)
                     .await
                     .with_context(|| format!("queries/{}.sql", v.name))?;
             } else {

@@ -582,3 +582,57 @@ fn scores_are_tables_for_analysts() {
     assert!(rows.contains("| 2026-Q1 | 34"), "{rows}");
     assert!(rows.contains("884"), "{rows}");
 }
+
+/// Large stores keep their computed tables on disk instead of in memory;
+/// both ways must give the same scores, byte for byte, from the real binary.
+#[test]
+fn computed_tables_on_disk_score_the_same_as_in_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("store")).unwrap();
+    for (_, dir) in vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap() {
+        ingest(&store, &dir).unwrap();
+    }
+    // A folder left by a process that no longer exists is swept.
+    let stale = tmp.path().join("vigil-derived-4294967-x");
+    std::fs::create_dir_all(stale.join("stages")).unwrap();
+    let run = |keep: &str, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(args)
+            .args(["--format", "csv", "--store"])
+            .arg(tmp.path().join("store"))
+            .env("VIGIL_MATERIALIZE", keep)
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    for args in [
+        &["score", "--period", "2026-Q3"][..],
+        &["indicators", "--period", "2025", "--as-of", "2025-08-15"][..],
+    ] {
+        let memory = run("memory", args);
+        assert!(memory.len() > 1000, "{}", String::from_utf8_lossy(&memory));
+        assert_eq!(
+            String::from_utf8_lossy(&run("disk", args)),
+            String::from_utf8_lossy(&memory),
+            "{args:?}"
+        );
+    }
+    // The temporary folders are gone once the process is, and so is the
+    // stale one.
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("vigil-derived-")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
