@@ -17,6 +17,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::NaiveDate;
+
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -50,6 +52,49 @@ use crate::sqlguard::{Guard, GuardError, Role};
 use crate::table::{Cell, Table};
 
 const ROLE_KEY: &str = "vigil_role";
+/// The connection's as-of date, set by `SET vigil.as_of = 'YYYY-MM-DD'`.
+const AS_OF_KEY: &str = "vigil_as_of";
+
+/// An authenticated connection.
+struct Conn {
+    role: Role,
+    user: String,
+    /// `None`: the latest extract.
+    as_of: Option<NaiveDate>,
+}
+
+/// `SET vigil.as_of = 'YYYY-MM-DD'` (or `TO DEFAULT`): the store as of that
+/// date for the rest of the connection, as `--as-of` does elsewhere. Only
+/// the connection's own setting changes; the engine is not touched.
+fn set_as_of<C: ClientInfo>(client: &mut C, sql: &str) -> Option<PgWireResult<Response>> {
+    let text = sql.trim().trim_end_matches(';').trim().to_ascii_lowercase();
+    let rest = text
+        .strip_prefix("set")?
+        .trim_start()
+        .strip_prefix("vigil.as_of")?
+        .trim_start();
+    let value = rest
+        .strip_prefix('=')
+        .or_else(|| rest.strip_prefix("to"))?
+        .trim()
+        .trim_matches('\'');
+    if value == "default" || value.is_empty() {
+        client.metadata_mut().remove(AS_OF_KEY);
+        return Some(Ok(Response::Execution(Tag::new("SET"))));
+    }
+    Some(match value.parse::<NaiveDate>() {
+        Ok(d) => {
+            client
+                .metadata_mut()
+                .insert(AS_OF_KEY.to_string(), d.to_string());
+            Ok(Response::Execution(Tag::new("SET")))
+        }
+        Err(_) => Err(user_error(
+            "22007",
+            format!("vigil.as_of takes a date YYYY-MM-DD or DEFAULT, not '{value}'"),
+        )),
+    })
+}
 
 /// What every connection shares.
 pub struct PgService {
@@ -177,19 +222,19 @@ impl PgService {
         client: &C,
         sql: &str,
     ) -> PgWireResult<Option<crate::sqlguard::Described>> {
-        let (role, _) = Self::who(client)?;
-        if session_command(sql).is_some() {
+        let conn = Self::who(client)?;
+        if session_command(sql, None).is_some() || is_set_as_of(sql) {
             return Ok(None);
         }
         self.guard
-            .describe(role, &self.compatible(sql), None)
+            .describe(conn.role, &self.compatible(sql), conn.as_of)
             .await
             .map(Some)
             .map_err(|e| guard_error(&e))
     }
 
-    /// The role and user name of an authenticated connection.
-    fn who<C: ClientInfo>(client: &C) -> PgWireResult<(Role, String)> {
+    /// Who is connected, and the as-of date their queries read.
+    fn who<C: ClientInfo>(client: &C) -> PgWireResult<Conn> {
         let role = client
             .metadata()
             .get(ROLE_KEY)
@@ -199,7 +244,11 @@ impl PgService {
             .user()
             .unwrap_or_default()
             .to_string();
-        Ok((role, user))
+        let as_of = client
+            .metadata()
+            .get(AS_OF_KEY)
+            .and_then(|d| d.parse().ok());
+        Ok(Conn { role, user, as_of })
     }
 
     fn audit(
@@ -229,21 +278,21 @@ impl PgService {
     /// formats the client asked for.
     async fn answer(
         &self,
-        role: Role,
-        user: &str,
+        conn: &Conn,
         sql: &str,
         params: Vec<ScalarValue>,
         formats: &Format,
     ) -> PgWireResult<Response> {
+        let (role, user) = (conn.role, conn.user.as_str());
         let started = Instant::now();
-        if let Some(resp) = session_command(sql) {
+        if let Some(resp) = session_command(sql, conn.as_of) {
             let resp = resp?;
             self.audit(user, role, sql, None, started, "session");
             return Ok(resp);
         }
         let result = self
             .guard
-            .run_with(role, &self.compatible(sql), None, params)
+            .run_with(role, &self.compatible(sql), conn.as_of, params)
             .await;
         self.audit(
             user,
@@ -311,7 +360,7 @@ fn encode_rows(table: &Table, schema: Arc<Vec<FieldInfo>>) -> PgWireResult<Vec<D
 /// usual client settings, and SHOW of them. Answered here without
 /// touching the store; anything else, `SET datafusion.…` included, goes
 /// to the guard, which refuses statements.
-fn session_command(sql: &str) -> Option<PgWireResult<Response>> {
+fn session_command(sql: &str, as_of: Option<NaiveDate>) -> Option<PgWireResult<Response>> {
     let text = sql.trim().trim_end_matches(';').trim();
     let lower = text.to_ascii_lowercase();
     let words: Vec<&str> = lower.split_whitespace().collect();
@@ -335,7 +384,12 @@ fn session_command(sql: &str) -> Option<PgWireResult<Response>> {
         }
         "show" => {
             let name = words.get(1)?.to_string();
-            let value = SHOWN.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+            let as_of = as_of.map_or("latest".to_string(), |d| d.to_string());
+            let value = if name == "vigil.as_of" {
+                Some(as_of.as_str())
+            } else {
+                SHOWN.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+            };
             Some(match value {
                 Some(v) => {
                     let schema = Arc::new(vec![FieldInfo::new(
@@ -388,6 +442,11 @@ const SHOWN: [(&str, &str); 8] = [
     ("timezone", "UTC"),
     ("datestyle", "ISO, MDY"),
 ];
+
+fn is_set_as_of(sql: &str) -> bool {
+    let lower = sql.trim().to_ascii_lowercase();
+    lower.starts_with("set") && lower[3..].trim_start().starts_with("vigil.as_of")
+}
 
 /// The value of one bound parameter, by its declared or inferred type.
 /// Text-format values of numeric types are parsed so they compare as
@@ -460,12 +519,15 @@ impl SimpleQueryHandler for PgService {
         C: ClientInfo + ClientPortalStore + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
     {
-        let (role, user) = Self::who(client)?;
         if query.trim().trim_end_matches(';').trim().is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
+        if let Some(resp) = set_as_of(client, query) {
+            return Ok(vec![resp?]);
+        }
+        let conn = Self::who(client)?;
         Ok(vec![
-            self.answer(role, &user, query, Vec::new(), &Format::UnifiedText)
+            self.answer(&conn, query, Vec::new(), &Format::UnifiedText)
                 .await?,
         ])
     }
@@ -490,17 +552,20 @@ impl ExtendedQueryHandler for PgService {
         C: ClientInfo + ClientPortalStore + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
     {
-        let (role, user) = Self::who(client)?;
         let sql = &portal.statement.statement;
+        if let Some(resp) = set_as_of(client, sql) {
+            return resp;
+        }
+        let conn = Self::who(client)?;
         // Parameter types: the client's where it declared them, else what
         // the plan infers.
         let declared = &portal.statement.parameter_types;
         let inferred = if !portal.parameters.is_empty()
             && declared.iter().filter(|t| t.is_some()).count() < portal.parameters.len()
-            && session_command(sql).is_none()
+            && session_command(sql, None).is_none()
         {
             self.guard
-                .describe(role, &self.compatible(sql), None)
+                .describe(conn.role, &self.compatible(sql), conn.as_of)
                 .await
                 .map(|d| d.params)
                 .unwrap_or_default()
@@ -520,7 +585,7 @@ impl ExtendedQueryHandler for PgService {
                 &ty,
             )?);
         }
-        self.answer(role, &user, sql, params, &portal.result_column_format)
+        self.answer(&conn, sql, params, &portal.result_column_format)
             .await
     }
 

@@ -155,6 +155,53 @@ fn psql_logs_in_queries_and_is_refused_ddl() {
     );
     assert!(String::from_utf8_lossy(&set_df.stderr).contains("SET is not allowed"));
 
+    // The connection's own as-of date: before the only extract there is
+    // nothing to read, and DEFAULT goes back to the latest.
+    let as_of = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "lan",
+            "-d",
+            "vigil",
+        ])
+        .args(["-X", "-A", "-t"])
+        .args([
+            "-c",
+            "SET vigil.as_of = '2026-11-30'",
+            "-c",
+            "SHOW vigil.as_of",
+        ])
+        .args(["-c", "SELECT count(*) FROM cases"])
+        .args([
+            "-c",
+            "SET vigil.as_of = '2026-09-30'",
+            "-c",
+            "SELECT count(*) FROM cases",
+        ])
+        .args([
+            "-c",
+            "SET vigil.as_of TO DEFAULT",
+            "-c",
+            "SELECT count(*) FROM cases",
+        ])
+        .env("PGPASSWORD", &password)
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&as_of.stdout),
+        String::from_utf8_lossy(&as_of.stderr),
+    );
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.is_empty() && *l != "SET")
+        .collect();
+    assert_eq!(lines, ["2026-11-30", "2", "2"], "{out}{err}");
+    assert!(err.contains("no extract on or before"), "{err}");
+
     for (user, pw) in [("lan", "wrong"), ("lan", ""), ("nobody", password.as_str())] {
         let bad = psql(port, user, pw, "SELECT 1");
         assert!(!bad.status.success(), "{user}/{pw} must not log in");
