@@ -357,7 +357,7 @@ impl Engine {
         let (ctx, as_of) = self.context(as_of).await?;
         let p = q.previous();
         let pe = self.effective_end(&p, as_of)?;
-        self.set_params_for(&ctx, &p, pe, as_of)?;
+        self.set_params_for(&ctx, &p, pe, as_of).await?;
         let mut lists = Vec::new();
         for (id, sql) in EVIDENCE {
             let t = run(

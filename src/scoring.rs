@@ -59,6 +59,12 @@ pub const VIEWS: [NamedQuery; 4] = [
     query!("stages", "stages.sql"),
 ];
 
+/// Views that depend on the period (`params`), defined when it is set.
+pub const PERIOD_VIEWS: [NamedQuery; 2] = [
+    query!("head_reception_months", "head_reception_months.sql"),
+    query!("account_closure", "account_closure.sql"),
+];
+
 /// Views computed once per context and kept in memory: every indicator of
 /// areas 2 and 3 reads them, and recomputing them per indicator would
 /// decode the case events many times over.
@@ -716,18 +722,19 @@ impl Engine {
 
     /// Sets the one-row `params` table for a period counted to `pe`, for
     /// queries written against the same views as the indicators.
-    pub fn set_params_for(
+    pub async fn set_params_for(
         &self,
         ctx: &SessionContext,
         period: &Period,
         pe: NaiveDate,
         as_of: NaiveDate,
     ) -> Result<()> {
-        self.set_params(ctx, period, pe, as_of)
+        self.set_params(ctx, period, pe, as_of).await
     }
 
-    /// Sets the one-row `params` table for a period.
-    fn set_params(
+    /// Sets the one-row `params` table for a period, and defines again the
+    /// views that read it (a view keeps the tables it was planned with).
+    async fn set_params(
         &self,
         ctx: &SessionContext,
         period: &Period,
@@ -756,6 +763,11 @@ impl Engine {
         )?;
         ctx.deregister_table("params")?;
         ctx.register_table("params", Arc::new(params))?;
+        for v in &PERIOD_VIEWS {
+            ctx.sql(&format!("CREATE OR REPLACE VIEW {} AS {}", v.name, v.sql))
+                .await
+                .with_context(|| format!("queries/{}.sql", v.name))?;
+        }
         Ok(())
     }
 
@@ -767,7 +779,7 @@ impl Engine {
         as_of: NaiveDate,
     ) -> Result<(NaiveDate, Vec<IndicatorValue>)> {
         let pe = self.effective_end(period, as_of)?;
-        self.set_params(ctx, period, pe, as_of)?;
+        self.set_params(ctx, period, pe, as_of).await?;
         let union: Vec<String> = INDICATORS
             .iter()
             .map(|ind| {

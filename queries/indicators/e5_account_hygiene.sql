@@ -1,42 +1,11 @@
 -- e5_account_hygiene: accounts whose holders are all out of duty at pe' and
 -- whose last assignment ended between 395 and 30 days before pe' (the
 -- window comes from the rules file); closed at pe' / all such accounts
--- (Decision 967/QĐ-BHXH). The account belongs to the province of its last
--- assignment's unit.
-WITH carrying AS (
-    SELECT o.*
-    FROM officials o CROSS JOIN params p
-    WHERE o.account_id IS NOT NULL AND o.assigned_from <= p.pe
-),
-last_row AS (
-    SELECT * FROM (
-        SELECT c.*,
-               row_number() OVER (PARTITION BY c.account_id
-                                  ORDER BY c.assigned_to DESC NULLS FIRST,
-                                           c.assigned_from DESC,
-                                           c.assignment_id DESC) AS rn
-        FROM carrying c
-    ) WHERE rn = 1
-),
-on_duty AS (
-    SELECT DISTINCT o.official_ref
-    FROM officials o CROSS JOIN params p
-    WHERE o.assigned_from <= p.pe AND (o.assigned_to IS NULL OR o.assigned_to >= p.pe)
-),
-held_by_someone_on_duty AS (
-    SELECT DISTINCT c.account_id
-    FROM carrying c JOIN on_duty d ON d.official_ref = c.official_ref
-)
-SELECT up.province_code,
-       sum(CASE WHEN CAST(l.account_granted_at AS DATE) <= p.pe
-                 AND (l.account_revoked_at IS NULL OR CAST(l.account_revoked_at AS DATE) > p.pe)
-                THEN 0 ELSE 1 END) AS numerator,
+-- (Decision 967/QĐ-BHXH). The accounts and their province are the view
+-- `account_closure` (queries/account_closure.sql).
+SELECT province_code,
+       sum(CASE WHEN still_active THEN 0 ELSE 1 END) AS numerator,
        count(*) AS denominator
-FROM last_row l
-JOIN unit_province up ON up.unit_code = l.unit_code
-CROSS JOIN params p
-LEFT JOIN held_by_someone_on_duty h ON h.account_id = l.account_id
-WHERE h.account_id IS NULL
-  AND l.assigned_to BETWEEN p.stale_from AND p.stale_to
-  AND up.province_code IS NOT NULL
-GROUP BY up.province_code
+FROM account_closure
+WHERE province_code IS NOT NULL
+GROUP BY province_code
