@@ -440,6 +440,26 @@ mod tests {
         assert!(p.len() > 2000);
     }
 
+    /// The PNG's text is drawn with the bundled font: the title band holds
+    /// ink, about as wide as the title the SVG lays out (a missing font
+    /// would leave it blank; the system fonts are never consulted).
+    #[test]
+    fn png_text_is_drawn_with_the_bundled_font() {
+        let p = png(&line()).unwrap();
+        let img = resvg::tiny_skia::Pixmap::decode_png(&p).unwrap();
+        let dark = |x: u32, y: u32| {
+            let c = img.pixel(x, y).unwrap();
+            c.red() < 100 && c.green() < 100 && c.blue() < 100
+        };
+        let columns: Vec<u32> = (0..img.width())
+            .filter(|&x| (8..36).any(|y| dark(x, y)))
+            .collect();
+        assert!(columns.len() > 60, "{} inked columns", columns.len());
+        let span = columns.last().unwrap() - columns.first().unwrap();
+        // "Điểm tổng hợp — Bắc Ninh" in bold at about 14.5 px: 150–260 px.
+        assert!((150..260).contains(&span), "title spans {span} px");
+    }
+
     #[test]
     fn control_limits_narrow_with_n() {
         let wide = control_limit(0.8, 10.0, -3.09);
