@@ -362,7 +362,13 @@ async fn an_ingest_that_lands_empties_the_caches() {
     let before = page(&state, "/d/status", None).await;
     assert!(before.contains("30/09/2026") && !before.contains("31/10/2026"));
     let before_api = get(&state, "/api/d/status", None).await.json();
+    let league = "/api/league?period=2026-Q3&format=csv";
+    let before_league = get(&state, league, None).await;
+    assert_eq!(before_league.headers["x-vigil-as-of"], "2026-09-30");
     ingest(&store, &last.1).unwrap();
+    // The encoded answer was cached; the ingest empties that cache too.
+    let after_league = get(&state, league, None).await;
+    assert_eq!(after_league.headers["x-vigil-as-of"], "2026-10-31");
     let after = page(&state, "/d/status", None).await;
     assert!(
         after.contains("31/10/2026"),

@@ -219,7 +219,16 @@ pub struct Data {
     catalog: Mutex<Option<Arc<StoreCatalog>>>,
     plans: Mutex<HashMap<String, Arc<crate::plan::Plan>>>,
     pages: Mutex<HashMap<String, Arc<String>>>,
+    files: Mutex<HashMap<String, Arc<CachedFile>>>,
     evidence: Mutex<HashMap<String, Arc<crate::plan::Evidence>>>,
+}
+
+/// An encoded API answer: the same bytes for every request of its URL
+/// until an ingest lands.
+pub struct CachedFile {
+    pub content_type: &'static str,
+    pub as_of: NaiveDate,
+    pub body: axum::body::Bytes,
 }
 
 impl Data {
@@ -232,6 +241,7 @@ impl Data {
             catalog: Mutex::new(None),
             plans: Mutex::new(HashMap::new()),
             pages: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
             evidence: Mutex::new(HashMap::new()),
         }
     }
@@ -249,6 +259,7 @@ impl Data {
             self.sessions.lock().await.clear();
             self.results.lock().expect("lock").clear();
             self.pages.lock().expect("lock").clear();
+            self.files.lock().expect("lock").clear();
             self.plans.lock().expect("lock").clear();
             self.evidence.lock().expect("lock").clear();
             *self.catalog.lock().expect("lock") = Some(fresh.clone());
@@ -292,6 +303,21 @@ impl Data {
             pages.clear();
         }
         pages.insert(key, Arc::new(html));
+    }
+
+    /// An API answer kept under `key` (its URL).
+    pub fn file(&self, key: &str) -> Option<Arc<CachedFile>> {
+        self.files.lock().expect("lock").get(key).cloned()
+    }
+
+    pub fn keep_file(&self, key: String, file: CachedFile) -> Arc<CachedFile> {
+        let file = Arc::new(file);
+        let mut files = self.files.lock().expect("lock");
+        if files.len() >= MAX_RESULTS {
+            files.clear();
+        }
+        files.insert(key, file.clone());
+        file
     }
 
     /// The plan of a quarter, computed once per (quarter, capacity, as-of).

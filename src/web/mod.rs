@@ -959,7 +959,36 @@ async fn api_dashboard(
 
 /// The league table or the long form of section 10, as JSON, CSV or
 /// Parquet.
-async fn scores_file(state: &AppState, q: &PageQuery, long: bool) -> ApiResult<Response> {
+async fn scores_file(
+    state: &AppState,
+    q: &PageQuery,
+    uri: &axum::http::Uri,
+    long: bool,
+) -> ApiResult<Response> {
+    // Encoded once per URL until an ingest lands (the catalog check
+    // empties the cache): the answer is the same for every reader.
+    state.inner.data.catalog().await?;
+    let key = uri.to_string();
+    let file = match state.inner.data.file(&key) {
+        Some(f) => f,
+        None => {
+            let f = encode_scores(state, q, long).await?;
+            state.inner.data.keep_file(key, f)
+        }
+    };
+    let mut resp = (
+        [(header::CONTENT_TYPE, file.content_type)],
+        file.body.clone(),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        "x-vigil-as-of",
+        HeaderValue::from_str(&file.as_of.to_string()).expect("date"),
+    );
+    Ok(resp)
+}
+
+async fn encode_scores(state: &AppState, q: &PageQuery, long: bool) -> ApiResult<data::CachedFile> {
     let r = state.resolve(q, false).await?;
     let outcome = r
         .session
@@ -988,27 +1017,27 @@ async fn scores_file(state: &AppState, q: &PageQuery, long: bool) -> ApiResult<R
             )));
         }
     };
-    let body = crate::export::encode(&batch, format)?;
-    let mut resp = ([(header::CONTENT_TYPE, ct)], body).into_response();
-    resp.headers_mut().insert(
-        "x-vigil-as-of",
-        HeaderValue::from_str(&r.as_of.to_string()).expect("date"),
-    );
-    Ok(resp)
+    Ok(data::CachedFile {
+        content_type: ct,
+        as_of: r.as_of,
+        body: crate::export::encode(&batch, format)?.into(),
+    })
 }
 
 async fn api_league(
     State(state): State<AppState>,
     Query(q): Query<PageQuery>,
+    uri: axum::http::Uri,
 ) -> ApiResult<Response> {
-    scores_file(&state, &q, false).await
+    scores_file(&state, &q, &uri, false).await
 }
 
 async fn api_indicators(
     State(state): State<AppState>,
     Query(q): Query<PageQuery>,
+    uri: axum::http::Uri,
 ) -> ApiResult<Response> {
-    scores_file(&state, &q, true).await
+    scores_file(&state, &q, &uri, true).await
 }
 
 async fn api_provinces(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
