@@ -5,9 +5,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::sqlguard::{GuardError, Outcome, Role};
 
 /// Files kept besides the current one: `audit.jsonl.1` … `.5`.
 const KEEP: usize = 5;
@@ -24,6 +27,31 @@ pub struct Entry<'a> {
     pub duration_ms: u128,
     /// `ok` or the kind of failure.
     pub outcome: &'a str,
+}
+
+impl<'a> Entry<'a> {
+    /// The entry of one query through the guard, with its outcome: the
+    /// same fields whichever door (web, Postgres, CLI) the query came in by.
+    pub fn query(
+        user: &'a str,
+        role: Role,
+        sql: &'a str,
+        started: Instant,
+        result: &Result<Outcome, GuardError>,
+    ) -> Entry<'a> {
+        Entry {
+            user,
+            role: role.name(),
+            action: "sql",
+            what: sql,
+            rows: result.as_ref().ok().map(|o| o.rows),
+            duration_ms: started.elapsed().as_millis(),
+            outcome: match result {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            },
+        }
+    }
 }
 
 pub struct AuditLog {

@@ -677,18 +677,9 @@ impl CliSql {
     fn run(&self, sql: &str) -> Result<()> {
         let started = std::time::Instant::now();
         let result = self.rt.block_on(self.guard.run(self.role, sql, self.as_of));
-        self.audit.record(&crate::audit::Entry {
-            user: &self.user,
-            role: self.role.name(),
-            action: "sql",
-            what: sql,
-            rows: result.as_ref().ok().map(|o| o.rows),
-            duration_ms: started.elapsed().as_millis(),
-            outcome: match &result {
-                Ok(_) => "ok",
-                Err(e) => e.kind(),
-            },
-        });
+        self.audit.record(&crate::audit::Entry::query(
+            &self.user, self.role, sql, started, &result,
+        ));
         let out = result?;
         let batch = datafusion::arrow::compute::concat_batches(&out.schema, &out.batches)?;
         if batch.num_columns() > 0 {

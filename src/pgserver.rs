@@ -67,6 +67,21 @@ struct Conn {
 /// date for the rest of the connection, as `--as-of` does elsewhere. Only
 /// the connection's own setting changes; the engine is not touched.
 fn set_as_of<C: ClientInfo>(client: &mut C, sql: &str) -> Option<PgWireResult<Response>> {
+    let setting = as_of_setting(sql)?;
+    Some(setting.map(|date| {
+        match date {
+            Some(d) => client
+                .metadata_mut()
+                .insert(AS_OF_KEY.to_string(), d.to_string()),
+            None => client.metadata_mut().remove(AS_OF_KEY),
+        };
+        Response::Execution(Tag::new("SET"))
+    }))
+}
+
+/// Reads `SET vigil.as_of …`: the date, `None` for DEFAULT, or the error
+/// for a value that is not a date; `None` for any other text.
+fn as_of_setting(sql: &str) -> Option<PgWireResult<Option<NaiveDate>>> {
     let text = sql.trim().trim_end_matches(';').trim().to_ascii_lowercase();
     let rest = text
         .strip_prefix("set")?
@@ -79,21 +94,14 @@ fn set_as_of<C: ClientInfo>(client: &mut C, sql: &str) -> Option<PgWireResult<Re
         .trim()
         .trim_matches('\'');
     if value == "default" || value.is_empty() {
-        client.metadata_mut().remove(AS_OF_KEY);
-        return Some(Ok(Response::Execution(Tag::new("SET"))));
+        return Some(Ok(None));
     }
-    Some(match value.parse::<NaiveDate>() {
-        Ok(d) => {
-            client
-                .metadata_mut()
-                .insert(AS_OF_KEY.to_string(), d.to_string());
-            Ok(Response::Execution(Tag::new("SET")))
-        }
-        Err(_) => Err(user_error(
+    Some(value.parse::<NaiveDate>().map(Some).map_err(|_| {
+        user_error(
             "22007",
             format!("vigil.as_of takes a date YYYY-MM-DD or DEFAULT, not '{value}'"),
-        )),
-    })
+        )
+    }))
 }
 
 /// What every connection shares.
@@ -223,7 +231,7 @@ impl PgService {
         sql: &str,
     ) -> PgWireResult<Option<crate::sqlguard::Described>> {
         let conn = Self::who(client)?;
-        if session_command(sql, None).is_some() || is_set_as_of(sql) {
+        if session_command(sql, None).is_some() || as_of_setting(sql).is_some() {
             return Ok(None);
         }
         self.guard
@@ -251,25 +259,9 @@ impl PgService {
         Ok(Conn { role, user, as_of })
     }
 
-    fn audit(
-        &self,
-        user: &str,
-        role: Role,
-        sql: &str,
-        rows: Option<usize>,
-        started: Instant,
-        outcome: &str,
-    ) {
+    fn audit(&self, entry: &Entry) {
         if let Some(log) = &self.audit {
-            log.record(&Entry {
-                user,
-                role: role.name(),
-                action: "sql",
-                what: sql,
-                rows,
-                duration_ms: started.elapsed().as_millis(),
-                outcome,
-            });
+            log.record(entry);
         }
     }
 
@@ -283,28 +275,25 @@ impl PgService {
         params: Vec<ScalarValue>,
         formats: &Format,
     ) -> PgWireResult<Response> {
-        let (role, user) = (conn.role, conn.user.as_str());
         let started = Instant::now();
         if let Some(resp) = session_command(sql, conn.as_of) {
             let resp = resp?;
-            self.audit(user, role, sql, None, started, "session");
+            self.audit(&Entry {
+                user: &conn.user,
+                role: conn.role.name(),
+                action: "sql",
+                what: sql,
+                rows: None,
+                duration_ms: started.elapsed().as_millis(),
+                outcome: "session",
+            });
             return Ok(resp);
         }
         let result = self
             .guard
-            .run_with(role, &self.compatible(sql), conn.as_of, params)
+            .run_with(conn.role, &self.compatible(sql), conn.as_of, params)
             .await;
-        self.audit(
-            user,
-            role,
-            sql,
-            result.as_ref().ok().map(|o| o.rows),
-            started,
-            match &result {
-                Ok(_) => "ok",
-                Err(e) => e.kind(),
-            },
-        );
+        self.audit(&Entry::query(&conn.user, conn.role, sql, started, &result));
         let out = result.map_err(|e| guard_error(&e))?;
         let schema = fields(&out.schema, formats);
         let table = Table::from_batches(&out.schema, &out.batches)
@@ -442,11 +431,6 @@ const SHOWN: [(&str, &str); 8] = [
     ("timezone", "UTC"),
     ("datestyle", "ISO, MDY"),
 ];
-
-fn is_set_as_of(sql: &str) -> bool {
-    let lower = sql.trim().to_ascii_lowercase();
-    lower.starts_with("set") && lower[3..].trim_start().starts_with("vigil.as_of")
-}
 
 /// The value of one bound parameter, by its declared or inferred type.
 /// Text-format values of numeric types are parsed so they compare as

@@ -18,10 +18,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::logical_expr::TableProviderFilterPushDown;
 use datafusion::physical_plan::ExecutionPlan;
@@ -158,13 +155,11 @@ async fn materialize(ctx: &SessionContext, name: &str, sql: &str, keep: &Keep) -
             let url = format!("{}/", path.display());
             df.write_parquet(&url, DataFrameWriteOptions::new(), None)
                 .await?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new(ListingTableUrl::parse(&url)?)
-                .with_listing_options(options)
-                .with_schema(schema);
             Arc::new(KeptOnDisk {
-                table: Arc::new(ListingTable::try_new(config)?),
+                table: Arc::new(crate::store::parquet_table(
+                    vec![ListingTableUrl::parse(&url)?],
+                    schema,
+                )?),
                 _dir: dir.clone(),
             })
         }

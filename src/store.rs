@@ -401,13 +401,19 @@ async fn register_files(
             ListingTableUrl::parse(abs.to_string_lossy()).map_err(anyhow::Error::from)
         })
         .collect::<Result<Vec<_>>>()?;
+    ctx.register_table(name, Arc::new(parquet_table(urls, schema)?))?;
+    Ok(())
+}
+
+/// A table over the `.parquet` files at `urls` (files, or folders of
+/// them), with a known schema.
+pub fn parquet_table(urls: Vec<ListingTableUrl>, schema: SchemaRef) -> Result<ListingTable> {
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
+    Ok(ListingTable::try_new(config)?)
 }
 
 /// The schema of `quarantine.parquet`.

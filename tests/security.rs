@@ -91,6 +91,18 @@ async fn send(state: &AppState, req: Request<Body>) -> Reply {
     }
 }
 
+/// The login form posted with a name and password, to return to /d/status.
+fn login(name: &str, password: &str) -> Request<Body> {
+    Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "name={name}&password={password}&next=/d/status"
+        )))
+        .unwrap()
+}
+
 fn get(uri: &str, auth: Option<&str>) -> Request<Body> {
     let mut r = Request::builder().uri(uri);
     if let Some(a) = auth {
@@ -170,29 +182,12 @@ async fn every_route_needs_a_login_or_a_token() {
         ("analyst", ""),
         ("ghost", s.password(Role::Analyst)),
     ] {
-        let form = format!("name={name}&password={pw}&next=/d/status");
-        let req = Request::builder()
-            .method("POST")
-            .uri("/login")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form))
-            .unwrap();
-        let r = send(&s.state, req).await;
+        let r = send(&s.state, login(name, pw)).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}");
         assert!(r.headers.get(header::SET_COOKIE).is_none());
     }
     // The right one opens a session.
-    let form = format!(
-        "name=analyst&password={}&next=/d/status",
-        s.password(Role::Analyst)
-    );
-    let req = Request::builder()
-        .method("POST")
-        .uri("/login")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form))
-        .unwrap();
-    let r = send(&s.state, req).await;
+    let r = send(&s.state, login("analyst", s.password(Role::Analyst))).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.headers[header::LOCATION], "/d/status");
     let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();

@@ -32,6 +32,8 @@ const TILES_CSV: &str = include_str!("../../reference/province_tiles.csv");
 const MAX_SESSIONS: usize = 2;
 /// Query results kept before the cache is emptied and refilled.
 const MAX_RESULTS: usize = 2000;
+/// Plans and evidence packs kept (each costs a scoring run to rebuild).
+const MAX_PACKS: usize = 200;
 
 /// One as-of date's context and the periods scored into it.
 pub struct ScoreSession {
@@ -209,18 +211,53 @@ fn register_periods(ctx: &SessionContext, scores: &[Scores]) -> Result<()> {
     Ok(())
 }
 
+/// Computed answers by key, emptied whole when an ingest lands or when
+/// the bound is reached (simpler than eviction, and refilled cheaply from
+/// the sessions).
+struct Cache<V> {
+    map: Mutex<HashMap<String, Arc<V>>>,
+    bound: usize,
+}
+
+impl<V> Cache<V> {
+    fn new(bound: usize) -> Cache<V> {
+        Cache {
+            map: Mutex::new(HashMap::new()),
+            bound,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<V>> {
+        self.map.lock().expect("lock").get(key).cloned()
+    }
+
+    fn keep(&self, key: String, value: V) -> Arc<V> {
+        let value = Arc::new(value);
+        let mut map = self.map.lock().expect("lock");
+        if map.len() >= self.bound {
+            map.clear();
+        }
+        map.insert(key, value.clone());
+        value
+    }
+
+    fn clear(&self) {
+        self.map.lock().expect("lock").clear();
+    }
+}
+
 /// The caches, and what they were filled from.
 pub struct Data {
     pub engine: Engine,
     sessions: tokio::sync::Mutex<Vec<Arc<ScoreSession>>>,
-    results: Mutex<HashMap<String, Arc<Table>>>,
+    results: Cache<Table>,
     /// (modified time, length) of the store catalog the caches hold.
     seen: Mutex<Option<(SystemTime, u64)>>,
     catalog: Mutex<Option<Arc<StoreCatalog>>>,
-    plans: Mutex<HashMap<String, Arc<crate::plan::Plan>>>,
-    pages: Mutex<HashMap<String, Arc<String>>>,
-    files: Mutex<HashMap<String, Arc<CachedFile>>>,
-    evidence: Mutex<HashMap<String, Arc<crate::plan::Evidence>>>,
+    plans: Cache<crate::plan::Plan>,
+    pages: Cache<String>,
+    files: Cache<CachedFile>,
+    evidence: Cache<crate::plan::Evidence>,
 }
 
 /// An encoded API answer: the same bytes for every request of its URL
@@ -236,13 +273,13 @@ impl Data {
         Data {
             engine,
             sessions: tokio::sync::Mutex::new(Vec::new()),
-            results: Mutex::new(HashMap::new()),
+            results: Cache::new(MAX_RESULTS),
             seen: Mutex::new(None),
             catalog: Mutex::new(None),
-            plans: Mutex::new(HashMap::new()),
-            pages: Mutex::new(HashMap::new()),
-            files: Mutex::new(HashMap::new()),
-            evidence: Mutex::new(HashMap::new()),
+            plans: Cache::new(MAX_PACKS),
+            pages: Cache::new(MAX_RESULTS),
+            files: Cache::new(MAX_RESULTS),
+            evidence: Cache::new(MAX_PACKS),
         }
     }
 
@@ -257,11 +294,11 @@ impl Data {
         if changed {
             let fresh = Arc::new(self.engine.store.catalog()?);
             self.sessions.lock().await.clear();
-            self.results.lock().expect("lock").clear();
-            self.pages.lock().expect("lock").clear();
-            self.files.lock().expect("lock").clear();
-            self.plans.lock().expect("lock").clear();
-            self.evidence.lock().expect("lock").clear();
+            self.results.clear();
+            self.pages.clear();
+            self.files.clear();
+            self.plans.clear();
+            self.evidence.clear();
             *self.catalog.lock().expect("lock") = Some(fresh.clone());
             *self.seen.lock().expect("lock") = stamp;
             if stamp.is_some() {
@@ -294,30 +331,20 @@ impl Data {
 
     /// A rendered page kept under `key`.
     pub fn page(&self, key: &str) -> Option<Arc<String>> {
-        self.pages.lock().expect("lock").get(key).cloned()
+        self.pages.get(key)
     }
 
     pub fn keep_page(&self, key: String, html: String) {
-        let mut pages = self.pages.lock().expect("lock");
-        if pages.len() >= MAX_RESULTS {
-            pages.clear();
-        }
-        pages.insert(key, Arc::new(html));
+        self.pages.keep(key, html);
     }
 
     /// An API answer kept under `key` (its URL).
     pub fn file(&self, key: &str) -> Option<Arc<CachedFile>> {
-        self.files.lock().expect("lock").get(key).cloned()
+        self.files.get(key)
     }
 
     pub fn keep_file(&self, key: String, file: CachedFile) -> Arc<CachedFile> {
-        let file = Arc::new(file);
-        let mut files = self.files.lock().expect("lock");
-        if files.len() >= MAX_RESULTS {
-            files.clear();
-        }
-        files.insert(key, file.clone());
-        file
+        self.files.keep(key, file)
     }
 
     /// The plan of a quarter, computed once per (quarter, capacity, as-of).
@@ -328,12 +355,11 @@ impl Data {
         as_of: NaiveDate,
     ) -> Result<Arc<crate::plan::Plan>> {
         let key = format!("{quarter}|{capacity:?}|{as_of}");
-        if let Some(p) = self.plans.lock().expect("lock").get(&key) {
-            return Ok(p.clone());
+        if let Some(p) = self.plans.get(&key) {
+            return Ok(p);
         }
-        let plan = Arc::new(self.engine.plan(quarter, capacity, Some(as_of)).await?);
-        self.plans.lock().expect("lock").insert(key, plan.clone());
-        Ok(plan)
+        let plan = self.engine.plan(quarter, capacity, Some(as_of)).await?;
+        Ok(self.plans.keep(key, plan))
     }
 
     /// A province's evidence pack, computed once per (quarter, province,
@@ -345,16 +371,11 @@ impl Data {
         as_of: NaiveDate,
     ) -> Result<Arc<crate::plan::Evidence>> {
         let key = format!("{quarter}|{province}|{as_of}");
-        if let Some(e) = self.evidence.lock().expect("lock").get(&key) {
-            return Ok(e.clone());
+        if let Some(e) = self.evidence.get(&key) {
+            return Ok(e);
         }
-        let ev = Arc::new(self.engine.evidence(quarter, province, Some(as_of)).await?);
-        let mut cache = self.evidence.lock().expect("lock");
-        if cache.len() >= 200 {
-            cache.clear();
-        }
-        cache.insert(key, ev.clone());
-        Ok(ev)
+        let ev = self.engine.evidence(quarter, province, Some(as_of)).await?;
+        Ok(self.evidence.keep(key, ev))
     }
 
     /// A named query's result for these parameters, from the cache when
@@ -375,20 +396,13 @@ impl Data {
                 .collect::<Vec<_>>()
                 .join("&")
         );
-        if let Some(t) = self.results.lock().expect("lock").get(&key) {
-            return Ok(t.clone());
+        if let Some(t) = self.results.get(&key) {
+            return Ok(t);
         }
-        let t = Arc::new(
-            session
-                .query(sql, params)
-                .await
-                .with_context(|| format!("running queries/{query_name}.sql"))?,
-        );
-        let mut cache = self.results.lock().expect("lock");
-        if cache.len() >= MAX_RESULTS {
-            cache.clear();
-        }
-        cache.insert(key, t.clone());
-        Ok(t)
+        let t = session
+            .query(sql, params)
+            .await
+            .with_context(|| format!("running queries/{query_name}.sql"))?;
+        Ok(self.results.keep(key, t))
     }
 }

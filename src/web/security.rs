@@ -289,19 +289,7 @@ pub async fn api_sql(
     };
     let started = Instant::now();
     let result = guard.run(role, &req.sql, as_of).await;
-    let (rows, outcome) = match &result {
-        Ok(o) => (Some(o.rows), "ok"),
-        Err(e) => (None, e.kind()),
-    };
-    state.audit(&Entry {
-        user: &who.name,
-        role: role.name(),
-        action: "sql",
-        what: &req.sql,
-        rows,
-        duration_ms: started.elapsed().as_millis(),
-        outcome,
-    });
+    state.audit(&Entry::query(&who.name, role, &req.sql, started, &result));
     match result {
         Err(e) => (
             guard_status(&e),
