@@ -174,6 +174,10 @@ impl Calendar {
         &self.entries
     }
 
+    pub fn hours(&self) -> WorkingHours {
+        self.hours
+    }
+
     fn index(&self, day: i32) -> Option<usize> {
         let i = day - self.base;
         (i >= 0 && (i as usize) < self.cum.len()).then_some(i as usize)

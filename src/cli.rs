@@ -94,6 +94,13 @@ pub enum Command {
         #[arg(long)]
         show_quarantine: bool,
     },
+    /// Build the facts scoring reads afresh from every stored extract (done
+    /// by itself when the rules file, the calendar or the lineage change, or
+    /// for a store written by an earlier version). Nothing else changes.
+    Rebuild {
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Show the extracts in the store, their rows and quarantine counts.
     Status {
         #[command(flatten)]
@@ -354,6 +361,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let store = Store::open(&store.store_dir)?;
             ingest_all(&store, &path, &key, show_quarantine)
         }
+        Command::Rebuild { store } => rebuild(&Store::open_existing(&store.store_dir)?),
         Command::Status { store, as_of } => {
             let store = Store::open_existing(&store.store_dir)?;
             print_status(&store, as_of)
@@ -806,6 +814,29 @@ fn league_text(scores: &crate::scoring::Scores) -> String {
         ));
     }
     out
+}
+
+/// Rebuilds the facts of every stored extract and commits them.
+fn rebuild(store: &Store) -> Result<()> {
+    let started = Instant::now();
+    let derivation = crate::facts::Derivation::bundled();
+    let lock = store.lock()?;
+    store.clean_leftovers(&lock)?;
+    let cat = store.catalog()?;
+    if cat.extracts.is_empty() {
+        println!("the store holds no extract: nothing to build");
+        return Ok(());
+    }
+    let state = crate::facts::run_blocking(crate::facts::rebuild(store, &lock, &cat, &derivation))?;
+    store.commit_facts(&lock, state.clone())?;
+    store.clean_leftovers(&lock)?;
+    println!(
+        "facts rebuilt from {} extracts (through {}) in {:.2} s",
+        cat.extracts.len(),
+        state.through,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Ingests one extract or a folder of extracts; stops at the first

@@ -1294,7 +1294,30 @@ pub fn ingest_extract(
         files,
         quarantine_reasons: reasons,
     };
-    staging.commit(&lock, entry.clone())?;
+    let mut sources = crate::facts::Sources {
+        rows: entry.accepted(),
+        ..Default::default()
+    };
+    for (name, t) in &tables {
+        if t.accepted > 0 {
+            let table = Table::from_name(name).expect("a contract table");
+            sources
+                .files
+                .insert(table.name(), staging.path(&format!("{name}.parquet")));
+        }
+    }
+    let facts = crate::facts::for_ingest(
+        store,
+        &lock,
+        &catalog,
+        manifest.extract_date,
+        &sources,
+        &crate::facts::Derivation {
+            reference: reference.clone(),
+            ..crate::facts::Derivation::bundled()
+        },
+    )?;
+    staging.commit(&lock, entry.clone(), facts)?;
     Ok(Outcome::Ingested {
         entry,
         tables,

@@ -12,6 +12,8 @@
 //! - [`pseudonym`]: requester identity replaced by an HMAC reference;
 //! - [`ingest`]: reading, validating and quarantining an extract;
 //! - [`store`]: the Parquet store, its atomic commits and its SQL views;
+//! - [`facts`]: current versions, progress, stages and entry records,
+//!   maintained at ingest with validity intervals, partitioned by province;
 //! - [`scoring`]: stages, indicators, scores, tiers, ranks;
 //! - [`udf`]: the calendar as SQL functions;
 //! - [`generate`]: realistic synthetic extracts;
@@ -33,6 +35,7 @@ pub mod cli;
 pub mod contract;
 pub mod dashboards;
 pub mod export;
+pub mod facts;
 pub mod generate;
 pub mod i18n;
 pub mod ingest;

@@ -7,7 +7,7 @@
 //! an explicit throwaway key, and says so.
 
 use anyhow::{Result, bail};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use unicode_normalization::UnicodeNormalization;
 

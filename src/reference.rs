@@ -56,6 +56,36 @@ fn records(text: &str, what: &str) -> Result<Vec<csv::StringRecord>> {
 
 impl Reference {
     /// The reference data compiled into the binary.
+    /// The table `province_lineage`: each earlier province and the new one
+    /// it joined.
+    pub fn lineage_table(&self) -> anyhow::Result<datafusion::datasource::MemTable> {
+        use datafusion::arrow::array::{RecordBatch, StringArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("old_code", DataType::Utf8, false),
+            Field::new("old_name_vi", DataType::Utf8, false),
+            Field::new("new_code", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                std::sync::Arc::new(StringArray::from_iter_values(
+                    self.lineage.iter().map(|l| &l.old_code),
+                )),
+                std::sync::Arc::new(StringArray::from_iter_values(
+                    self.lineage.iter().map(|l| &l.old_name_vi),
+                )),
+                std::sync::Arc::new(StringArray::from_iter_values(
+                    self.lineage.iter().map(|l| &l.new_code),
+                )),
+            ],
+        )?;
+        Ok(datafusion::datasource::MemTable::try_new(
+            schema,
+            vec![vec![batch]],
+        )?)
+    }
+
     pub fn bundled() -> Reference {
         Reference::parse(PROVINCES_CSV, LINEAGE_CSV).expect("bundled reference data is consistent")
     }

@@ -331,6 +331,28 @@ impl Rules {
         )
     }
 
+    /// The one-row table `rules`: every limit the SQL uses.
+    pub fn sql_table(&self) -> anyhow::Result<datafusion::datasource::MemTable> {
+        use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let values = self.sql_limits();
+        let schema = std::sync::Arc::new(Schema::new(
+            values
+                .iter()
+                .map(|(name, _)| Field::new(*name, DataType::Int64, false))
+                .collect::<Vec<_>>(),
+        ));
+        let columns: Vec<ArrayRef> = values
+            .iter()
+            .map(|(_, v)| std::sync::Arc::new(Int64Array::from(vec![*v])) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        Ok(datafusion::datasource::MemTable::try_new(
+            schema,
+            vec![vec![batch]],
+        )?)
+    }
+
     /// The limits the SQL reads from the one-row table `rules`.
     pub fn sql_limits(&self) -> Vec<(&'static str, i64)> {
         let d = &self.deadlines;

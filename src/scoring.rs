@@ -7,7 +7,6 @@
 //! rounding, ranks and the bootstrap.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -16,13 +15,8 @@ use datafusion::arrow::array::{
     Array, ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::Session;
-use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
-use datafusion::datasource::{MemTable, TableProvider, TableType};
-use datafusion::logical_expr::TableProviderFilterPushDown;
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{Expr, SessionContext};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
 use rand::SeedableRng;
 use rand_distr::{Binomial, Distribution};
 use serde::Serialize;
@@ -48,158 +42,16 @@ macro_rules! query {
     };
 }
 
-/// Views every scoring context defines, in dependency order.
-pub const VIEWS: [NamedQuery; 4] = [
-    query!("unit_province", "unit_province.sql"),
-    query!("case_progress", "case_progress.sql"),
-    query!("entry_records", "entry_records.sql"),
-    query!("stages", "stages.sql"),
-];
+/// Views every scoring context defines over the facts, in dependency
+/// order (the facts themselves define `cases`, `stages`, `entry_records`
+/// and the rest: see [`crate::facts`]).
+pub const VIEWS: [NamedQuery; 1] = [query!("unit_province", "unit_province.sql")];
 
 /// Views that depend on the period (`params`), defined when it is set.
 pub const PERIOD_VIEWS: [NamedQuery; 2] = [
     query!("head_reception_months", "head_reception_months.sql"),
     query!("account_closure", "account_closure.sql"),
 ];
-
-/// Views computed once per context and kept in memory: every indicator of
-/// areas 2 and 3 reads them, and recomputing them per indicator would
-/// decode the case events many times over.
-const MATERIALIZED: [&str; 3] = ["case_progress", "entry_records", "stages"];
-
-/// Where a context keeps the tables it computes once.
-#[derive(Clone)]
-enum Keep {
-    /// In memory: fastest, for stores up to a few million rows.
-    Memory,
-    /// As Parquet in a private temporary folder (under `TMPDIR`), read back
-    /// as streams: memory stays bounded at ten million cases. The folder is
-    /// removed when the last table reading it is dropped.
-    Disk(Arc<tempfile::TempDir>),
-}
-
-/// Above this many stored case-event rows, computed tables go to disk.
-const DISK_ABOVE_EVENT_ROWS: u64 = 5_000_000;
-
-impl Keep {
-    /// Whether computed tables go to disk: by size, unless
-    /// `VIGIL_MATERIALIZE=memory|disk` says.
-    fn on_disk(event_rows: u64) -> bool {
-        match std::env::var("VIGIL_MATERIALIZE").ok().as_deref() {
-            Some("disk") => true,
-            Some("memory") => false,
-            _ => event_rows > DISK_ABOVE_EVENT_ROWS,
-        }
-    }
-
-    fn for_rows(event_rows: u64) -> Result<Keep> {
-        Ok(if Keep::on_disk(event_rows) {
-            sweep_stale_folders();
-            Keep::Disk(Arc::new(
-                tempfile::Builder::new()
-                    .prefix(&format!("vigil-derived-{}-", std::process::id()))
-                    .tempdir()
-                    .context("creating a temporary folder for computed tables")?,
-            ))
-        } else {
-            Keep::Memory
-        })
-    }
-}
-
-/// Removes the temporary folders of vigil processes that ended without
-/// cleaning up (killed, say): their names carry the process id, and on
-/// Linux a process that is gone has no `/proc/<pid>`.
-fn sweep_stale_folders() {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("vigil-derived-")
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            std::fs::remove_dir_all(e.path()).ok();
-        }
-    }
-}
-
-/// Runs `sql` and registers its result under `name`, replacing any table
-/// or view of that name.
-async fn materialize(ctx: &SessionContext, name: &str, sql: &str, keep: &Keep) -> Result<()> {
-    let df = ctx.sql(sql).await?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let table: Arc<dyn TableProvider> = match keep {
-        Keep::Memory => {
-            // The batches are dealt over as many partitions as the context
-            // plans with, so later queries stay parallel.
-            let batches = df.collect().await?;
-            let n = ctx.copied_config().target_partitions().max(1);
-            let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
-            for (i, b) in batches.into_iter().enumerate() {
-                partitions[i % n].push(b);
-            }
-            Arc::new(MemTable::try_new(schema, partitions)?)
-        }
-        Keep::Disk(dir) => {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(&path)?;
-            let url = format!("{}/", path.display());
-            df.write_parquet(&url, DataFrameWriteOptions::new(), None)
-                .await?;
-            Arc::new(KeptOnDisk {
-                table: Arc::new(crate::store::parquet_table(
-                    vec![ListingTableUrl::parse(&url)?],
-                    schema,
-                )?),
-                _dir: dir.clone(),
-            })
-        }
-    };
-    ctx.deregister_table(name)?;
-    ctx.register_table(name, table)?;
-    Ok(())
-}
-
-/// A table computed into a temporary folder, keeping the folder alive.
-#[derive(Debug)]
-struct KeptOnDisk {
-    table: Arc<ListingTable>,
-    _dir: Arc<tempfile::TempDir>,
-}
-
-#[async_trait::async_trait]
-impl TableProvider for KeptOnDisk {
-    fn schema(&self) -> SchemaRef {
-        self.table.schema()
-    }
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        self.table.scan(state, projection, filters, limit).await
-    }
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
-        self.table.supports_filters_pushdown(filters)
-    }
-}
 
 /// The area an indicator belongs to; monitoring indicators have none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -527,23 +379,6 @@ fn bootstrap_settings(rules: &Rules) -> (usize, u64, f64, f64) {
     rules.bootstrap_settings()
 }
 
-/// The one-row table `rules`: every limit the SQL uses.
-fn rules_table(rules: &Rules) -> Result<MemTable> {
-    let values = rules.sql_limits();
-    let schema = Arc::new(Schema::new(
-        values
-            .iter()
-            .map(|(name, _)| Field::new(*name, DataType::Int64, false))
-            .collect::<Vec<_>>(),
-    ));
-    let columns: Vec<ArrayRef> = values
-        .iter()
-        .map(|(_, v)| Arc::new(Int64Array::from(vec![*v])) as ArrayRef)
-        .collect();
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
-}
-
 // ---------------------------------------------------------------------------
 // The engine
 
@@ -585,52 +420,58 @@ impl Engine {
         self.context_in(SessionContext::new(), as_of).await
     }
 
-    /// Case-event rows stored on or before the as-of date (all versions):
-    /// the measure of how large a context will be.
-    fn stored_event_rows(&self, as_of: Option<NaiveDate>) -> Result<u64> {
-        let cat = self.store.catalog()?;
-        let cutoff = cat.effective_as_of(as_of).unwrap_or(NaiveDate::MIN);
-        Ok(cat
-            .extracts
-            .iter()
-            .filter(|e| e.extract_date <= cutoff)
-            .filter_map(|e| e.files.get("case_events").map(|f| f.accepted))
-            .sum())
+    /// What the facts are derived with: this engine's rules, calendar and
+    /// reference data.
+    pub fn derivation(&self) -> crate::facts::Derivation {
+        crate::facts::Derivation {
+            rules: self.rules.clone(),
+            calendar: self.calendar.clone(),
+            reference: self.reference.clone(),
+        }
     }
 
     /// `context` in a context the caller made (its own memory pool, say).
+    /// The facts are brought up to date first if they were built with
+    /// other rules or calendar, or by an earlier version.
     pub async fn context_in(
         &self,
         ctx: SessionContext,
         as_of: Option<NaiveDate>,
     ) -> Result<(SessionContext, NaiveDate)> {
-        let effective = self
-            .store
-            .register(&ctx, as_of)
-            .await?
-            .ok_or_else(|| match as_of {
-                Some(d) => anyhow::anyhow!("the store holds no extract dated on or before {d}"),
-                None => anyhow::anyhow!("the store holds no extract yet; run `vigil ingest` first"),
-            })?;
+        let derivation = self.derivation();
+        let facts = crate::facts::ensure(&self.store, &derivation).await?;
+        // Never past the facts (an ingest may land meanwhile).
+        let as_of = match (&facts, as_of) {
+            (Some(f), Some(d)) => Some(d.min(f.through)),
+            (Some(f), None) => Some(f.through),
+            (None, d) => d,
+        };
+        let effective =
+            self.store
+                .register_history(&ctx, as_of)
+                .await?
+                .ok_or_else(|| match as_of {
+                    Some(d) => anyhow::anyhow!("the store holds no extract dated on or before {d}"),
+                    None => {
+                        anyhow::anyhow!("the store holds no extract yet; run `vigil ingest` first")
+                    }
+                })?;
+        let facts = facts.context("the store has extracts but no facts")?;
         crate::udf::register(&ctx, self.calendar.clone());
         self.register_reference(&ctx)?;
-        ctx.register_table("rules", Arc::new(rules_table(&self.rules)?))?;
-        let keep = Keep::for_rows(self.stored_event_rows(Some(effective))?)?;
-        // The current versions of the two large tables are read by several
-        // views; deduplicating them once saves decoding them again per view.
-        for table in ["cases", "case_events"] {
-            materialize(&ctx, table, &format!("SELECT * FROM {table}"), &keep).await?;
-        }
+        ctx.register_table("rules", Arc::new(self.rules.sql_table()?))?;
+        crate::facts::register(
+            &ctx,
+            &self.store.facts_dir(&facts.dir),
+            facts.generation,
+            effective,
+            &derivation,
+        )
+        .await?;
         for v in &VIEWS {
-            if MATERIALIZED.contains(&v.name) {
-                materialize(&ctx, v.name, v.sql, &keep)
-                    .await
-                    .with_context(|| format!("queries/{}.sql", v.name))?;
-            } else {
-                ctx.sql(&format!("CREATE VIEW {} AS {}", v.name, v.sql))
-                    .await
-                    .with_context(|| format!("queries/{}.sql", v.name))?;
-            }
+            ctx.sql(&format!("CREATE VIEW {} AS {}", v.name, v.sql))
+                .await
+                .with_context(|| format!("queries/{}.sql", v.name))?;
         }
         Ok((ctx, effective))
     }
@@ -656,24 +497,7 @@ impl Engine {
             ],
         )?;
         ctx.register_table("provinces", Arc::new(provinces))?;
-        let lineage = single_batch(
-            Arc::new(Schema::new(vec![
-                Field::new("old_code", DataType::Utf8, false),
-                Field::new("old_name_vi", DataType::Utf8, false),
-                Field::new("new_code", DataType::Utf8, false),
-            ])),
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    r.lineage.iter().map(|l| &l.old_code),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    r.lineage.iter().map(|l| &l.old_name_vi),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    r.lineage.iter().map(|l| &l.new_code),
-                )),
-            ],
-        )?;
+        let lineage = r.lineage_table()?;
         ctx.register_table("province_lineage", Arc::new(lineage))?;
         // Months 2000–2050: enough for any extract the contract allows.
         let (mut starts, mut ends) = (Vec::new(), Vec::new());

@@ -8,15 +8,19 @@
 //! extracts/2026-10-31/         one folder per committed extract
 //!     units.parquet ...        accepted rows (stored schema, with extract_date)
 //!     quarantine.parquet       rejected rows: file, line, column, reason
+//! facts/<name>/                what scoring reads, maintained at ingest
+//!                              (see `crate::facts`)
 //! .staging/                    an ingest in progress (never read)
 //! .lock                        held by the one ingest allowed at a time
 //! ```
 //!
-//! Atomicity: an ingest writes its folder under `.staging`, syncs it, renames
-//! it into `extracts/`, and only then replaces `catalog.json` by an atomic
-//! rename. Readers see only folders the catalog names, so a process killed
-//! at any point leaves the store as before (catalog not yet replaced) or as
-//! after (replaced); leftovers are removed by the next ingest.
+//! Atomicity: an ingest writes its folder under `.staging`, syncs it, writes
+//! the facts of a new generation, renames the folder into `extracts/`, and
+//! only then replaces `catalog.json` (naming the extract and the facts
+//! generation) by an atomic rename. Readers see only folders and
+//! generations the catalog names, so a process killed at any point leaves
+//! the store as before (catalog not yet replaced) or as after (replaced);
+//! leftovers are removed by the next ingest.
 //!
 //! Versions: every stored row keeps its `extract_date`. The current view of a
 //! table is, per primary key, the row of the latest extract; the view as of a
@@ -49,13 +53,14 @@ use crate::contract::{EXTRACT_DATE, Table};
 const CATALOG: &str = "catalog.json";
 const EXTRACTS: &str = "extracts";
 const STAGING: &str = ".staging";
+const FACTS: &str = "facts";
 const LOCK: &str = ".lock";
 const FORMAT_VERSION: u32 = 1;
 pub const QUARANTINE_FILE: &str = "quarantine.parquet";
 
 /// Testing hook: `VIGIL_FAILPOINT=<name>` aborts the process at that point
 /// of a commit, as a power cut would. Used by the crash-safety tests.
-fn failpoint(name: &str) {
+pub fn failpoint(name: &str) {
     if std::env::var("VIGIL_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("vigil: failpoint {name} reached, aborting");
         std::process::abort();
@@ -118,6 +123,38 @@ impl ExtractEntry {
 pub struct Catalog {
     pub format_version: u32,
     pub extracts: Vec<ExtractEntry>,
+    /// The facts maintained at ingest (absent in stores written before
+    /// facts existed: they are then built on first use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<FactsState>,
+}
+
+/// Which facts the catalog commits: their folder under `facts/`, what they
+/// were derived with, the last generation written and the last extract
+/// they cover.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FactsState {
+    pub dir: String,
+    pub fingerprint: String,
+    pub generation: u64,
+    #[serde(with = "iso_date")]
+    pub through: NaiveDate,
+    /// How the current tier is split (see `facts::layout_for`).
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// How the current tier of the facts is split into files.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// One file per fact.
+    Single,
+    /// One file per fact and province.
+    #[default]
+    Province,
+    /// One file per fact, province and quarter.
+    Quarter,
 }
 
 impl Catalog {
@@ -216,6 +253,7 @@ impl Store {
             return Ok(Catalog {
                 format_version: FORMAT_VERSION,
                 extracts: Vec::new(),
+                facts: None,
             });
         }
         let text =
@@ -259,6 +297,17 @@ impl Store {
             fs::remove_file(&tmp)?;
         }
         let cat = self.catalog()?;
+        let facts = self.root.join(FACTS);
+        if facts.exists() {
+            for entry in fs::read_dir(&facts)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().to_string();
+                if cat.facts.as_ref().is_none_or(|f| f.dir != name) {
+                    tracing::info!(folder = %name, "removing facts no catalog names");
+                    fs::remove_dir_all(entry.path())?;
+                }
+            }
+        }
         for entry in fs::read_dir(self.root.join(EXTRACTS))? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
@@ -283,6 +332,45 @@ impl Store {
             dir,
             name,
         })
+    }
+
+    /// The folder of the facts a catalog commits (or would commit).
+    pub fn facts_dir(&self, dir: &str) -> PathBuf {
+        self.root.join(FACTS).join(dir)
+    }
+
+    /// Commits new facts for the extracts already in the catalog (after a
+    /// rebuild).
+    pub fn commit_facts(&self, lock: &StoreLock, facts: FactsState) -> Result<()> {
+        let mut cat = self.catalog()?;
+        cat.facts = Some(facts);
+        self.write_catalog(lock, &cat)
+    }
+
+    /// Replaces `catalog.json` atomically: the one commit point.
+    fn write_catalog(&self, _lock: &StoreLock, cat: &Catalog) -> Result<()> {
+        let mut cat = cat.clone();
+        cat.format_version = FORMAT_VERSION;
+        let tmp = self.root.join(format!("{CATALOG}.tmp"));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(serde_json::to_string_pretty(&cat)?.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+        }
+        failpoint("before-catalog");
+        fs::rename(&tmp, self.root.join(CATALOG))?;
+        sync_dir(&self.root)?;
+        failpoint("after-catalog");
+        Ok(())
+    }
+
+    /// The stored file of a table in one committed extract, if it has one.
+    pub fn extract_table_file(&self, entry: &ExtractEntry, table: Table) -> Option<PathBuf> {
+        let p = self
+            .extract_dir(entry)
+            .join(format!("{}.parquet", table.name()));
+        p.exists().then_some(p)
     }
 
     fn extract_dir(&self, entry: &ExtractEntry) -> PathBuf {
@@ -325,6 +413,23 @@ impl Store {
         ctx: &SessionContext,
         as_of: Option<NaiveDate>,
     ) -> Result<Option<NaiveDate>> {
+        let effective = self.register_history(ctx, as_of).await?;
+        for table in Table::ALL {
+            let history = format!("{}_history", table.name());
+            ctx.sql(&latest_version_view(table, &history))
+                .await
+                .with_context(|| format!("creating the view {}", table.name()))?;
+        }
+        Ok(effective)
+    }
+
+    /// Registers `<table>_history`, `quarantine` and `extracts` as of a date
+    /// (scoring reads the current versions from the facts instead).
+    pub async fn register_history(
+        &self,
+        ctx: &SessionContext,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Option<NaiveDate>> {
         let cat = self.catalog()?;
         let effective = cat.effective_as_of(as_of);
         let cutoff = effective.unwrap_or(NaiveDate::MIN);
@@ -336,9 +441,6 @@ impl Store {
             };
             let history = format!("{}_history", table.name());
             register_files(ctx, &history, table.stored_schema(), &files).await?;
-            ctx.sql(&latest_version_view(table, &history))
-                .await
-                .with_context(|| format!("creating the view {}", table.name()))?;
         }
         let qfiles = if effective.is_some() {
             self.quarantine_files(&cat, cutoff)
@@ -474,7 +576,7 @@ impl Staging {
 
     /// Makes the extract part of the store. The catalog replacement is the
     /// commit point; everything before it is invisible to readers.
-    pub fn commit(self, _lock: &StoreLock, entry: ExtractEntry) -> Result<()> {
+    pub fn commit(self, lock: &StoreLock, entry: ExtractEntry, facts: FactsState) -> Result<()> {
         debug_assert_eq!(entry.dir, self.name);
         sync_dir(&self.dir)?;
         failpoint("before-rename");
@@ -489,19 +591,9 @@ impl Staging {
         failpoint("after-rename");
 
         let mut cat = self.store.catalog()?;
-        cat.format_version = FORMAT_VERSION;
         cat.extracts.push(entry);
-        let tmp = self.store.root.join(format!("{CATALOG}.tmp"));
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(serde_json::to_string_pretty(&cat)?.as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-        }
-        failpoint("before-catalog");
-        fs::rename(&tmp, self.store.root.join(CATALOG))?;
-        sync_dir(&self.store.root)?;
-        failpoint("after-catalog");
+        cat.facts = Some(facts);
+        self.store.write_catalog(lock, &cat)?;
         // Only the now-empty staging folder is left; not an error if absent.
         let _ = fs::remove_dir(self.store.root.join(STAGING));
         Ok(())

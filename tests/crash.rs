@@ -43,7 +43,41 @@ fn visible_state(store: &Path) -> Vec<String> {
         None,
         "SELECT * FROM quarantine ORDER BY file, line",
     ));
+    out.extend(facts_state(&store));
     out
+}
+
+/// What scoring sees: the facts (versions with their validity), through
+/// the same context the scores are computed in.
+fn facts_state(store: &Store) -> Vec<String> {
+    let engine = vigil::scoring::Engine::bundled(store.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (ctx, _) = engine.context(None).await.unwrap();
+        let mut out = Vec::new();
+        for f in vigil::facts::FACTS {
+            let batches = ctx
+                .sql(&format!(
+                    "SELECT * EXCEPT (vigil_hash) FROM {}_versions",
+                    f.name
+                ))
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string();
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            lines.sort();
+            out.push(format!("{}: {}", f.name, lines.join("\n")));
+        }
+        out
+    })
 }
 
 fn two_extracts(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -79,6 +113,7 @@ fn killed_at_every_commit_step_the_store_is_before_or_after() {
     for point in [
         "before-rename",
         "after-rename",
+        "facts-written",
         "before-catalog",
         "after-catalog",
     ] {
@@ -191,6 +226,108 @@ fn killed_at_random_moments_of_a_long_ingest_the_store_stays_consistent() {
     assert_eq!(catalog_len(&store), total);
     // Same content as an uninterrupted ingest (ingestion times aside).
     assert_eq!(visible_state(&store), final_state);
+}
+
+fn facts_folders(store: &Path) -> Vec<String> {
+    std::fs::read_dir(store.join("facts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A rebuild killed before its commit leaves the facts as they were; a
+/// rebuild that completes gives the same versions, and only its folder
+/// remains.
+#[test]
+fn killed_during_a_rebuild_the_facts_stay_as_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (jan, feb) = two_extracts(&tmp.path().join("in"));
+    let store = tmp.path().join("store");
+    assert!(ingest_cli(&store, &jan, None).status.success());
+    assert!(ingest_cli(&store, &feb, None).status.success());
+    let state = visible_state(&store);
+    let folders = facts_folders(&store);
+    assert_eq!(folders.len(), 1, "{folders:?}");
+
+    for point in ["facts-written", "before-catalog"] {
+        let out = vigil()
+            .arg("rebuild")
+            .arg("--store")
+            .arg(&store)
+            .env("VIGIL_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{point}: should have aborted");
+        assert_eq!(visible_state(&store), state, "{point}");
+    }
+    let out = vigil()
+        .arg("rebuild")
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("facts rebuilt from 2 extracts"));
+    assert_eq!(visible_state(&store), state);
+    let after = facts_folders(&store);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, folders);
+}
+
+/// A store written before facts existed (no facts in its catalog) is
+/// upgraded on first use, with a message, and scores as before.
+#[test]
+fn a_store_without_facts_is_upgraded_on_first_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (jan, feb) = two_extracts(&tmp.path().join("in"));
+    let store = tmp.path().join("store");
+    assert!(ingest_cli(&store, &jan, None).status.success());
+    assert!(ingest_cli(&store, &feb, None).status.success());
+    let score = || {
+        vigil()
+            .args([
+                "indicators",
+                "--period",
+                "2026-02",
+                "--format",
+                "csv",
+                "--store",
+            ])
+            .arg(&store)
+            .output()
+            .unwrap()
+    };
+    let before = score();
+    assert!(before.status.success());
+    assert!(before.stdout.len() > 100);
+    // What an earlier version wrote: a catalog without facts, no facts folder.
+    let path = store.join("catalog.json");
+    let mut cat: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cat.as_object_mut().unwrap().remove("facts").unwrap();
+    std::fs::write(&path, serde_json::to_string_pretty(&cat).unwrap()).unwrap();
+    std::fs::remove_dir_all(store.join("facts")).unwrap();
+
+    let upgraded = score();
+    assert!(
+        upgraded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&upgraded.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&upgraded.stderr).contains("rebuilding the facts"),
+        "{}",
+        String::from_utf8_lossy(&upgraded.stderr)
+    );
+    assert_eq!(upgraded.stdout, before.stdout);
+    // Once upgraded, nothing is rebuilt again.
+    let again = score();
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("rebuilding"));
+    assert_eq!(again.stdout, before.stdout);
 }
 
 #[test]

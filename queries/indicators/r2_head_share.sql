@@ -1,9 +1,8 @@
 -- r2_head_share: sessions in [ps, pe'] hosted by the head / all sessions.
-SELECT up.province_code,
+SELECT s.province_code,
        sum(CASE WHEN s.host_role = 'head' THEN 1 ELSE 0 END) AS numerator,
        count(*) AS denominator
-FROM reception_sessions s
-JOIN unit_province up ON up.unit_code = s.unit_code
+FROM session_facts s
 CROSS JOIN params p
-WHERE s.session_date BETWEEN p.ps AND p.pe AND up.province_code IS NOT NULL
-GROUP BY up.province_code
+WHERE s.session_date BETWEEN p.ps AND p.pe AND s.province_code IS NOT NULL
+GROUP BY s.province_code

@@ -3,10 +3,9 @@
 -- preceding window (365 days by default) / cases received in [ps, pe'] with
 -- a requester reference.
 WITH rc AS (
-    SELECT c.case_id, c.requester_ref, c.received_at, up.province_code
-    FROM cases c
-    JOIN unit_province up ON up.unit_code = c.unit_code
-    WHERE c.requester_ref IS NOT NULL AND up.province_code IS NOT NULL
+    SELECT c.case_id, c.requester_ref, c.received_at, c.province_code
+    FROM case_facts c
+    WHERE c.requester_ref IS NOT NULL AND c.province_code IS NOT NULL
 ),
 in_period AS (
     SELECT rc.* FROM rc CROSS JOIN params p

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Scoring at the speed of the data: the figures of the store with facts
+# maintained at ingest, as whole processes of the release binary.
+#
+#   bench/facts.sh [WORKDIR]        (default target/bench-facts)
+#
+# Builds once and keeps in WORKDIR: a scale-1 store (seed 7, about the real
+# national volume) and a 10-million-case store (scale 41, seed 1); delete
+# WORKDIR to start again. Prints:
+#
+#   scale 1, `vigil score --period 2026-Q3`, cold: median wall s, peak MiB,
+#     and the ratio to bench/duckdb_indicators.py on the same store
+#   10 M: ingest of every extract (rows/s, peak MiB), `score --period 2025`,
+#     the same as of an extract a year back, the first /d/league after the
+#     last ingest lands, and ingest + score against DuckDB scoring the raw
+#     extracts
+#
+# Needs /usr/bin/time (Debian `time`), curl, python3 with duckdb. Takes
+# about an hour the first time (generating and ingesting 10 M cases).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-target/bench-facts}
+runs=${RUNS:-5}
+mkdir -p "$work"
+cargo build --release --quiet
+bin=$PWD/target/release/vigil
+export VIGIL_HMAC_KEY=${VIGIL_HMAC_KEY:-bench-key-not-secret-0123456789}
+export VIGIL_LOG=${VIGIL_LOG:-warn}
+
+# timed LABEL CMD... -> appends "secs kib" of one run to $work/LABEL.runs
+timed() {
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/.time" "$@" > "$work/$label.out" 2> "$work/$label.err"
+  cat "$work/.time" >> "$work/$label.runs"
+}
+# median LABEL -> "secs MiB" (median of the wall times, largest peak)
+median() {
+  sort -n "$work/$1.runs" | awk '{ s[NR] = $1; if ($2 > m) m = $2 }
+    END { printf "%.3f %.0f", (NR % 2 ? s[(NR + 1) / 2] : (s[NR / 2] + s[NR / 2 + 1]) / 2), m / 1024 }'
+}
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+
+store_at() { # SCALE SEED DIR: generate and ingest once
+  local scale=$1 seed=$2 dir=$3
+  if [ ! -f "$dir/store/catalog.json" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"
+    "$bin" generate --out "$dir/extracts" --seed "$seed" --scale "$scale" --format parquet > /dev/null
+    rm -f "$work/ingest-$scale.runs"
+    timed "ingest-$scale" "$bin" ingest "$dir/extracts" --store "$dir/store"
+  fi
+}
+
+echo "== scale 1 (seed 7)"
+store_at 1 7 "$work/s1"
+s1=$work/s1/store
+rm -f "$work"/score1.runs "$work"/duck1.runs
+for _ in $(seq "$runs"); do
+  drop_caches; timed score1 "$bin" score --store "$s1" --period 2026-Q3 --format csv
+  drop_caches; timed duck1 python3 bench/duckdb_indicators.py --store "$s1" --period 2026-Q3
+done
+read -r vs vm < <(median score1); read -r ds dm < <(median duck1)
+printf '%-58s %8s s %6s MiB\n' "vigil score --period 2026-Q3" "$vs" "$vm"
+printf '%-58s %8s s %6s MiB\n' "duckdb_indicators.py --period 2026-Q3" "$ds" "$dm"
+awk -v a="$vs" -v b="$ds" 'BEGIN { printf "%-58s %8.2f\n", "ratio vigil / DuckDB", a / b }'
+if [ -f "$work/ingest-1.runs" ]; then
+  read -r is im < <(median ingest-1)
+  rows=$(grep -o 'ingested [0-9]* rows' "$work/ingest-1.out" | awk '{print $2}')
+  awk -v s="$is" -v m="$im" -v r="$rows" 'BEGIN { printf "%-58s %8.1f s %6.0f MiB  %.0f rows/s\n", "ingest (incl. facts)", s, m, r / s }'
+fi
+
+echo "== 10 M cases (scale 41, seed 1)"
+store_at 41 1 "$work/s41"
+big=$work/s41/store
+if [ -f "$work/ingest-41.runs" ]; then
+  read -r is im < <(median ingest-41)
+  rows=$(grep -o 'ingested [0-9]* rows' "$work/ingest-41.out" | awk '{print $2}')
+  awk -v s="$is" -v m="$im" -v r="$rows" 'BEGIN { printf "%-58s %8.1f s %6.0f MiB  %.0f rows/s\n", "ingest of every extract (incl. facts)", s, m, r / s }'
+fi
+latest=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['extracts'][-1]['extract_date'])" "$big/catalog.json")
+year_back=$(python3 -c "import json,sys,datetime as d; c=json.load(open(sys.argv[1]))['extracts']; l=d.date.fromisoformat(c[-1]['extract_date']); print(max(e['extract_date'] for e in c if d.date.fromisoformat(e['extract_date']) <= l.replace(year=l.year-1)))" "$big/catalog.json")
+rm -f "$work"/score41.runs "$work"/score41b.runs
+for _ in $(seq 3); do
+  drop_caches; timed score41 "$bin" score --store "$big" --period 2025 --format csv
+  drop_caches; timed score41b "$bin" score --store "$big" --period 2025 --as-of "$year_back" --format csv
+done
+read -r s m < <(median score41)
+printf '%-58s %8s s %6s MiB\n' "score --period 2025 (as of $latest)" "$s" "$m"
+read -r s2 m2 < <(median score41b)
+printf '%-58s %8s s %6s MiB\n' "score --period 2025 --as-of $year_back" "$s2" "$m2"
+
+# The first league page after an ingest lands: a copy of the store without
+# its last extract, a server on it, the last extract ingested, then the page.
+rm -rf "$work/s41-web"; cp -r "$big" "$work/s41-web"
+python3 - "$work/s41-web" <<'EOF'
+import json, shutil, sys, os
+root = sys.argv[1]
+cat = json.load(open(os.path.join(root, "catalog.json")))
+last = cat["extracts"].pop()
+shutil.rmtree(os.path.join(root, "extracts", last["dir"]))
+cat.pop("facts", None)
+json.dump(cat, open(os.path.join(root, "catalog.json"), "w"))
+print(last["extract_date"], file=open(os.path.join(root, "..", "web-last"), "w"))
+EOF
+"$bin" rebuild --store "$work/s41-web" > /dev/null
+port=18181
+"$bin" serve --store "$work/s41-web" --bind "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.5; done
+curl -fs "http://127.0.0.1:$port/d/league" -o /dev/null
+"$bin" ingest "$work/s41/extracts/$(cat "$work/web-last")" --store "$work/s41-web" > /dev/null
+start=$(date +%s.%N)
+curl -fs "http://127.0.0.1:$port/d/league" -o /dev/null
+printf '%-58s %8.2f s\n' "first /d/league after an ingest lands" "$(echo "$(date +%s.%N) - $start" | bc)"
+kill $server; trap - EXIT
+
+# End to end: every extract ingested and a year scored, against DuckDB
+# scoring the same year straight from the stored extracts.
+rm -f "$work"/duck41.runs
+drop_caches; timed duck41 python3 bench/duckdb_indicators.py --store "$big" --period 2025
+read -r d4 dm4 < <(median duck41)
+printf '%-58s %8s s %6s MiB\n' "duckdb_indicators.py --period 2025 (raw store)" "$d4" "$dm4"
+if [ -f "$work/ingest-41.runs" ]; then
+  read -r is im < <(median ingest-41)
+  awk -v i="$is" -v s="$s" -v d="$d4" 'BEGIN { printf "%-58s %8.1f s  ratio to DuckDB %.1f\n", "end to end: ingest every extract + score 2025", i + s, (i + s) / d }'
+fi
