@@ -6,25 +6,28 @@
 //! Layout, inside the store's facts folder (named in `catalog.json`):
 //!
 //! ```text
-//! <fact>/<partition>/<valid_from>.g<generation>.parquet
+//! current/<fact>/<province>/<bucket>.g<generation>.parquet
+//! closed/<fact>/<superseded on>.g<generation>.parquet
 //! ```
 //!
 //! - `fact` is one of [`FACTS`]; the SQL deriving each is in
 //!   `queries/facts/`.
-//! - `partition` is the current province the rows count for (`_none` for
-//!   central units), or `all` for the small tables.
 //! - Every row is one version of a fact, valid from the extract
-//!   `valid_from` until the extract `valid_to` that superseded it (null
-//!   while current). "As of extract E" is the rows with `valid_from <= E`
-//!   and `valid_to` null or after E: exact for every committed extract, at
-//!   the cost of one row per change rather than a copy per extract.
-//! - A file holds the versions that one extract created in one partition,
-//!   sorted by date. When a later extract supersedes some of them the file
-//!   is written again with their `valid_to` set, under the new generation;
-//!   readers take, per (fact, partition, valid_from), the file of the
-//!   highest generation the catalog has committed, so files of a killed
-//!   ingest are never read and the catalog replacement stays the one
-//!   commit point.
+//!   `version_from` until the extract `version_to` that superseded it (null
+//!   while current). "As of extract E" is the rows with `version_from <= E`
+//!   and `version_to` null or after E: exact for every committed extract,
+//!   at the cost of one row per change rather than a copy per extract.
+//! - `current/` holds the versions still current, by province (`_none`
+//!   for central units, `all` for the small tables) and a bucket of the
+//!   row's date (see [`layout_for`]), sorted by province and date; scoring
+//!   as of the latest extract reads nothing else. `closed/` holds, per
+//!   extract, the versions it superseded; an earlier as-of adds only the
+//!   closed files of later extracts.
+//! - A file an ingest changes is written again under the new generation;
+//!   readers take, per slot (the path without the generation), the file of
+//!   the highest generation the catalog has committed, so files of a killed
+//!   ingest are never read and the catalog replacement stays the one commit
+//!   point.
 //! - `vigil_hash` (128 bits of SHA-256 over the row's content) lets
 //!   maintenance tell a changed fact from one re-sent unchanged, which then
 //!   keeps its version.
@@ -581,22 +584,21 @@ pub struct Sources {
 }
 
 /// How the current tier is split, chosen from the rows per extract when
-/// a facts folder is created (and again by every rebuild): a split pays
-/// when its files are large, and costs a file to open and write when they
-/// are small.
+/// a facts folder is created (and again by every rebuild). An ingest writes
+/// again every current-tier file its changes fall in, and most changes fall
+/// in recent dates; a finer split writes less but opens more files.
 ///
 /// - under 20,000 rows an extract (sample and test data): one file per
-///   fact, rows sorted by province, so each province still has row groups
-///   of its own;
-/// - up to 250,000 (about the real national volume): one file per
-///   province;
+///   fact, rows sorted by province and date, so each province still has
+///   row groups of its own;
+/// - up to 250,000 (about the real national volume): one file per province
+///   and year of the row's date;
 /// - above (several times the real volume): one file per province and
-///   quarter of the row's date, so that an ingest writes again only the
-///   quarters its changes fall in.
+///   quarter.
 pub fn layout_for(rows_per_extract: u64) -> Layout {
     match rows_per_extract {
         0..20_000 => Layout::Single,
-        20_000..250_000 => Layout::Province,
+        20_000..250_000 => Layout::Year,
         _ => Layout::Quarter,
     }
 }
@@ -611,7 +613,14 @@ struct Maintenance {
 
 impl Maintenance {
     async fn prepare(d: &Derivation, idx: &FileIndex, sources: &Sources) -> Result<Maintenance> {
-        let ctx = SessionContext::new();
+        // Filters pushed into the Parquet scans: the touched entities are a
+        // small part of the facts, and a scan that decodes the key column
+        // first can skip the other columns of every row that is not one.
+        let mut config = datafusion::prelude::SessionConfig::new();
+        let parquet = &mut config.options_mut().execution.parquet;
+        parquet.pushdown_filters = true;
+        parquet.reorder_filters = true;
+        let ctx = SessionContext::new_with_config(config);
         d.register(&ctx)?;
         for table in Table::ALL {
             let name = format!("new_{}", table.name());
@@ -654,7 +663,7 @@ impl Maintenance {
         .await?;
         Ok(Maintenance {
             ctx,
-            layout: Layout::Province,
+            layout: Layout::Year,
         })
     }
 
@@ -740,8 +749,8 @@ impl Maintenance {
 }
 
 /// The current-tier slot of each row, `current/<fact>/<province>/<bucket>`:
-/// its province (`_none` for central units) and, in the quarter layout, the
-/// quarter of its date (`_none` without one); `all` where not split.
+/// its province (`_none` for central units) and the year or quarter of its
+/// date (`_none` without one), as the layout says; `all` where not split.
 fn slots(fact: &Fact, layout: Layout, province: &ArrayRef, day: &ArrayRef) -> Result<Vec<String>> {
     let day = datafusion::arrow::compute::cast(day, &DataType::Date32)?;
     let day = day
@@ -758,15 +767,18 @@ fn slots(fact: &Fact, layout: Layout, province: &ArrayRef, day: &ArrayRef) -> Re
                 }
                 (true, _) => "_none".to_string(),
             };
-            let quarter = if fact.sort.is_none() || layout != Layout::Quarter {
-                "all".to_string()
-            } else if day.is_valid(i) {
-                let d = crate::ingest::date_from_day(day.value(i));
-                format!("{}q{}", d.year(), d.month0() / 3 + 1)
-            } else {
-                "_none".to_string()
+            let bucket = match (fact.sort, layout) {
+                (None, _) | (_, Layout::Single) => "all".to_string(),
+                _ if day.is_null(i) => "_none".to_string(),
+                (_, Layout::Year) => crate::ingest::date_from_day(day.value(i))
+                    .year()
+                    .to_string(),
+                (_, Layout::Quarter) => {
+                    let d = crate::ingest::date_from_day(day.value(i));
+                    format!("{}q{}", d.year(), d.month0() / 3 + 1)
+                }
             };
-            format!("{CURRENT}/{}/{part}/{quarter}", fact.name)
+            format!("{CURRENT}/{}/{part}/{bucket}", fact.name)
         })
         .collect())
 }
@@ -1248,4 +1260,79 @@ pub fn run_blocking<T: Send>(fut: impl std::future::Future<Output = T> + Send) -
         .join()
         .expect("fact maintenance thread")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_carry_slot_and_generation() {
+        assert_eq!(
+            parse_file_name("current/stage_facts/01/2026q3.g12.parquet"),
+            Some(("current/stage_facts/01/2026q3", 12))
+        );
+        assert_eq!(
+            parse_file_name("closed/case_facts/2026-10-31.g3.parquet"),
+            Some(("closed/case_facts/2026-10-31", 3))
+        );
+        assert_eq!(parse_file_name("current/x/all.parquet"), None);
+        assert_eq!(parse_file_name("current/x/all.gx.parquet"), None);
+    }
+
+    #[test]
+    fn readers_take_the_latest_committed_generation_of_each_slot() {
+        let tmp = tempfile::tempdir().unwrap();
+        let touch = |rel: &str| {
+            let p = tmp.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"").unwrap();
+        };
+        touch("current/case_facts/01/2026.g1.parquet");
+        touch("current/case_facts/01/2026.g3.parquet");
+        touch("current/case_facts/01/2026.g4.parquet"); // not committed
+        touch("current/case_facts/02/2026.g2.parquet");
+        touch("closed/case_facts/2026-01-31.g2.parquet");
+        touch("closed/case_facts/2026-02-28.g3.parquet");
+        let mut stale = Vec::new();
+        let idx = FileIndex::load(tmp.path(), 3, Some(&mut stale)).unwrap();
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            let mut v: Vec<String> = v
+                .iter()
+                .map(|p| p.strip_prefix(tmp.path()).unwrap().display().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(idx.current("case_facts")),
+            [
+                "current/case_facts/01/2026.g3.parquet",
+                "current/case_facts/02/2026.g2.parquet"
+            ]
+        );
+        let as_of = |d: &str| crate::ingest::parse_date(d).unwrap();
+        assert_eq!(
+            names(idx.closed_after("case_facts", as_of("2026-01-31"))),
+            ["closed/case_facts/2026-02-28.g3.parquet"]
+        );
+        assert_eq!(
+            names(idx.closed_after("case_facts", as_of("2025-12-31"))).len(),
+            2
+        );
+        assert_eq!(
+            names(stale),
+            [
+                "current/case_facts/01/2026.g1.parquet",
+                "current/case_facts/01/2026.g4.parquet"
+            ]
+        );
+    }
+
+    #[test]
+    fn layouts_by_rows_per_extract() {
+        assert_eq!(layout_for(1_700), Layout::Single);
+        assert_eq!(layout_for(35_000), Layout::Year);
+        assert_eq!(layout_for(1_300_000), Layout::Quarter);
+    }
 }

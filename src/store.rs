@@ -150,9 +150,9 @@ pub struct FactsState {
 pub enum Layout {
     /// One file per fact.
     Single,
-    /// One file per fact and province.
+    /// One file per fact, province and year.
     #[default]
-    Province,
+    Year,
     /// One file per fact, province and quarter.
     Quarter,
 }

@@ -27,8 +27,8 @@ pub use crate::table::{Cell, Table};
 
 const TILES_CSV: &str = include_str!("../../reference/province_tiles.csv");
 
-/// Sessions kept at once: each holds the materialized stage tables of one
-/// as-of date, so the number is bounded by memory, not by use.
+/// Sessions kept at once: each holds the scores computed for one as-of
+/// date (the facts it reads stay on disk), so the number is bounded.
 const MAX_SESSIONS: usize = 2;
 /// Query results kept before the cache is emptied and refilled.
 const MAX_RESULTS: usize = 2000;
