@@ -68,6 +68,10 @@ use crate::reference::Reference;
 use crate::rules::Rules;
 use crate::store::{Catalog, ExtractEntry, FactsState, Layout, Store, StoreLock, failpoint};
 
+/// The version of how facts are written and compared; part of the
+/// fingerprint, so that facts written otherwise are rebuilt.
+const FORMAT: &str = "vigil-facts-2";
+
 /// Columns every fact row carries besides its content.
 pub const VALID_FROM: &str = "version_from";
 pub const VALID_TO: &str = "version_to";
@@ -95,10 +99,12 @@ impl Derivation {
     }
 
     /// SHA-256 over everything the derivations read besides the data: the
-    /// limits of the rules file, the calendar's days and hours, the lineage
-    /// of provinces, and the SQL of `queries/facts` and the views it uses.
+    /// format of the facts, the limits of the rules file, the calendar's
+    /// days and hours, the lineage of provinces, and the SQL of
+    /// `queries/facts` and the views it uses.
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
+        h.update(FORMAT.as_bytes());
         h.update(format!("{:?}", self.rules.sql_limits()).as_bytes());
         for e in self.calendar.entries() {
             h.update(format!("{}|{:?};", e.date, e.kind).as_bytes());
@@ -589,8 +595,8 @@ pub struct Sources {
 /// in recent dates; a finer split writes less but opens more files.
 ///
 /// - under 20,000 rows an extract (sample and test data): one file per
-///   fact, rows sorted by province and date, so each province still has
-///   row groups of its own;
+///   fact and year of the row's date, rows sorted by province and date, so
+///   each province still has row groups of its own;
 /// - up to 250,000 (about the real national volume): one file per province
 ///   and year of the row's date;
 /// - above (several times the real volume): one file per province and
@@ -617,6 +623,9 @@ impl Maintenance {
         // small part of the facts, and a scan that decodes the key column
         // first can skip the other columns of every row that is not one.
         let mut config = datafusion::prelude::SessionConfig::new();
+        if std::env::var("VIGIL_MAINT_PARTITIONS").is_ok() {
+            config = config.with_target_partitions(1);
+        }
         let parquet = &mut config.options_mut().execution.parquet;
         parquet.pushdown_filters = true;
         parquet.reorder_filters = true;
@@ -696,6 +705,17 @@ impl Maintenance {
                 .await
                 .with_context(|| format!("queries/{name}.sql"))?;
         }
+        // Several facts read these: computed once, over the touched rows
+        // only (a small part of the store).
+        for name in [
+            "unit_province",
+            "cases",
+            "case_events",
+            "reception_sessions",
+            "case_progress",
+        ] {
+            keep_in_memory(&self.ctx, name).await?;
+        }
         Ok(())
     }
 
@@ -768,9 +788,9 @@ fn slots(fact: &Fact, layout: Layout, province: &ArrayRef, day: &ArrayRef) -> Re
                 (true, _) => "_none".to_string(),
             };
             let bucket = match (fact.sort, layout) {
-                (None, _) | (_, Layout::Single) => "all".to_string(),
+                (None, _) => "all".to_string(),
                 _ if day.is_null(i) => "_none".to_string(),
-                (_, Layout::Year) => crate::ingest::date_from_day(day.value(i))
+                (_, Layout::Single | Layout::Year) => crate::ingest::date_from_day(day.value(i))
                     .year()
                     .to_string(),
                 (_, Layout::Quarter) => {
@@ -809,17 +829,35 @@ async fn current_view(
     Ok(())
 }
 
+/// Replaces a view by a table of its rows, computed once.
+async fn keep_in_memory(ctx: &SessionContext, name: &str) -> Result<()> {
+    let df = ctx.table(name).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df
+        .collect()
+        .await
+        .with_context(|| format!("computing {name}"))?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    Ok(())
+}
+
 /// 128 bits of SHA-256 over each row's content, in Arrow's row format
-/// (which is the same for the same values of the same types).
+/// (which is the same for the same values of the same types). The
+/// `extract_date` a row came with is left out: a row sent again unchanged
+/// keeps its version, which stays dated by the extract that first sent it.
 fn row_hashes(batch: &RecordBatch) -> Result<Vec<[u8; 16]>> {
-    let fields: Vec<SortField> = batch
-        .schema()
-        .fields()
+    let schema = batch.schema();
+    let content: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| schema.field(i).name() != crate::contract::EXTRACT_DATE)
+        .collect();
+    let fields: Vec<SortField> = content
         .iter()
-        .map(|f| SortField::new(f.data_type().clone()))
+        .map(|&i| SortField::new(schema.field(i).data_type().clone()))
         .collect();
     let converter = RowConverter::new(fields)?;
-    let rows = converter.convert_columns(batch.columns())?;
+    let columns: Vec<ArrayRef> = content.iter().map(|&i| batch.column(i).clone()).collect();
+    let rows = converter.convert_columns(&columns)?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -910,6 +948,7 @@ impl Writer<'_> {
     /// file that gains or loses versions is written again, and the versions
     /// superseded go, with `valid_to` set, to one closed-tier file.
     async fn maintain(&self, m: &Maintenance, fact: &Fact) -> Result<Change> {
+        let t = std::time::Instant::now();
         let df = m
             .ctx
             .sql(fact.sql)
@@ -921,8 +960,11 @@ impl Writer<'_> {
             .await
             .with_context(|| format!("deriving {}", fact.name))?;
         let derived = concat_batches(&content, &batches)?;
+        tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "derived");
+        let t = std::time::Instant::now();
         let hashes = row_hashes(&derived)?;
         let prior = m.prior_versions(fact).await?;
+        tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "hashed and read prior versions");
         let prior_set: HashSet<[u8; 16]> = prior.iter().map(|p| p.1).collect();
         let derived_set: HashSet<[u8; 16]> = hashes.iter().copied().collect();
         let mut closing: BTreeMap<String, HashSet<[u8; 16]>> = BTreeMap::new();
@@ -982,7 +1024,9 @@ impl Writer<'_> {
                 parts.push(take_rows(&added, &idx)?);
             }
             let merged = concat_batches(&added.schema(), &parts)?;
-            let by_province = fact.by_province.then_some("province_code");
+            // Files of the single layout hold every province.
+            let by_province =
+                (fact.by_province && m.layout == Layout::Single).then_some("province_code");
             write_file(&self.path(slot), &sorted(&merged, by_province, fact.sort)?)?;
         }
         let closed = concat_batches(&added.schema(), &closed)?;

@@ -148,7 +148,7 @@ pub struct FactsState {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
-    /// One file per fact.
+    /// One file per fact and year (provinces sorted, not split).
     Single,
     /// One file per fact, province and year.
     #[default]
