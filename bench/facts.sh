@@ -88,20 +88,24 @@ printf '%-58s %8s s %6s MiB\n' "score --period 2025 (as of $latest)" "$s" "$m"
 read -r s2 m2 < <(median score41b)
 printf '%-58s %8s s %6s MiB\n' "score --period 2025 --as-of $year_back" "$s2" "$m2"
 
-# The first league page after an ingest lands: a copy of the store without
-# its last extract, a server on it, the last extract ingested, then the page.
-rm -rf "$work/s41-web"; cp -r "$big" "$work/s41-web"
-python3 - "$work/s41-web" <<'EOF'
-import json, shutil, sys, os
-root = sys.argv[1]
-cat = json.load(open(os.path.join(root, "catalog.json")))
+# The first league page after an ingest lands: a copy of the store as it
+# was before its last extract (files are never changed in place, so hard
+# links do; the catalog goes back one extract and one facts generation), a
+# server on it, the last extract ingested, then the page.
+rm -rf "$work/s41-web"; cp -al "$big" "$work/s41-web"
+python3 - "$work/s41-web" "$work/web-last" <<'EOF2'
+import json, os, shutil, sys
+root, out = sys.argv[1], sys.argv[2]
+path = os.path.join(root, "catalog.json")
+cat = json.load(open(path))
 last = cat["extracts"].pop()
 shutil.rmtree(os.path.join(root, "extracts", last["dir"]))
-cat.pop("facts", None)
-json.dump(cat, open(os.path.join(root, "catalog.json"), "w"))
-print(last["extract_date"], file=open(os.path.join(root, "..", "web-last"), "w"))
-EOF
-"$bin" rebuild --store "$work/s41-web" > /dev/null
+cat["facts"]["generation"] -= 1
+cat["facts"]["through"] = cat["extracts"][-1]["extract_date"]
+os.remove(path)
+json.dump(cat, open(path, "w"), indent=1)
+open(out, "w").write(last["dir"])
+EOF2
 port=18181
 "$bin" serve --store "$work/s41-web" --bind "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
 server=$!

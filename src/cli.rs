@@ -941,6 +941,20 @@ pub fn print_status(store: &Store, as_of: Option<NaiveDate>) -> Result<()> {
         println!("(no extract on or before the requested date)");
         return Ok(());
     };
+    match (
+        &cat.facts,
+        crate::facts::stale_reason(&cat, &crate::facts::Derivation::bundled()),
+    ) {
+        (Some(f), None) => println!(
+            "facts: facts/{} through {}, generation {}, layout {}",
+            f.dir,
+            f.through,
+            f.generation,
+            format!("{:?}", f.layout).to_lowercase()
+        ),
+        (_, Some(reason)) => println!("facts: to be rebuilt on next use ({reason})"),
+        (None, None) => {}
+    }
     println!("as of {effective}:");
     let rt = runtime()?;
     rt.block_on(async {
