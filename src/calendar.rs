@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
-use crate::ingest::{date_from_day, day_number};
+use crate::dates::{date_from_day, day_number};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayKind {
@@ -88,7 +88,7 @@ impl Calendar {
             let err = |message: String| CalendarError::Line { line, message };
             let rec = rec.map_err(|e| err(e.to_string()))?;
             let date =
-                crate::ingest::parse_date(rec.get(0).unwrap_or_default()).ok_or_else(|| {
+                crate::dates::parse_date(rec.get(0).unwrap_or_default()).ok_or_else(|| {
                     err(format!(
                         "'{}' is not a date YYYY-MM-DD",
                         rec.get(0).unwrap_or_default()

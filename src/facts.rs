@@ -63,7 +63,7 @@ use sha2::{Digest, Sha256};
 
 use crate::calendar::Calendar;
 use crate::contract::Table;
-use crate::ingest::day_number;
+use crate::dates::day_number;
 use crate::reference::Reference;
 use crate::rules::Rules;
 use crate::store::{Catalog, ExtractEntry, FactsState, Layout, Store, StoreLock, failpoint};
@@ -346,7 +346,7 @@ impl FileIndex {
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
             .filter(|(k, _)| {
-                crate::ingest::parse_date(&k[prefix.len()..]).is_some_and(|d| d > as_of)
+                crate::dates::parse_date(&k[prefix.len()..]).is_some_and(|d| d > as_of)
             })
             .map(|(_, (_, p))| p.clone())
             .collect()
@@ -790,11 +790,11 @@ fn slots(fact: &Fact, layout: Layout, province: &ArrayRef, day: &ArrayRef) -> Re
             let bucket = match (fact.sort, layout) {
                 (None, _) => "all".to_string(),
                 _ if day.is_null(i) => "_none".to_string(),
-                (_, Layout::Single | Layout::Year) => crate::ingest::date_from_day(day.value(i))
-                    .year()
-                    .to_string(),
+                (_, Layout::Single | Layout::Year) => {
+                    crate::dates::date_from_day(day.value(i)).year().to_string()
+                }
                 (_, Layout::Quarter) => {
-                    let d = crate::ingest::date_from_day(day.value(i));
+                    let d = crate::dates::date_from_day(day.value(i));
                     format!("{}q{}", d.year(), d.month0() / 3 + 1)
                 }
             };
@@ -1032,7 +1032,7 @@ impl Writer<'_> {
         let closed = concat_batches(&added.schema(), &closed)?;
         let closed_rows = closed.num_rows();
         if closed_rows > 0 {
-            let vf = crate::ingest::date_from_day(self.day);
+            let vf = crate::dates::date_from_day(self.day);
             let slot = format!("{CLOSED}/{}/{}", fact.name, vf.format("%Y-%m-%d"));
             write_file(&self.path(&slot), &closed)?;
         }
@@ -1355,7 +1355,7 @@ mod tests {
                 "current/case_facts/02/2026.g2.parquet"
             ]
         );
-        let as_of = |d: &str| crate::ingest::parse_date(d).unwrap();
+        let as_of = |d: &str| crate::dates::parse_date(d).unwrap();
         assert_eq!(
             names(idx.closed_after("case_facts", as_of("2026-01-31"))),
             ["closed/case_facts/2026-02-28.g3.parquet"]

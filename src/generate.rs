@@ -38,7 +38,7 @@ use serde::Serialize;
 
 use crate::calendar::Calendar;
 use crate::contract::Table;
-use crate::ingest::day_number;
+use crate::dates::day_number;
 use crate::reference::{Reference, merger_date};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,21 +33,10 @@ use crate::reference::Reference;
 use crate::store::{self, ExtractEntry, FileRecord, Store};
 
 /// Vietnam local time is UTC+7 all year.
+pub use crate::dates::{date_from_day, day_number, epoch, parse_date, parse_timestamp};
+
 const VIETNAM_OFFSET_MICROS: i64 = 7 * 3600 * 1_000_000;
 const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
-
-pub fn epoch() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch")
-}
-
-/// Days since 1970-01-01, as Arrow's Date32 counts them.
-pub fn day_number(d: NaiveDate) -> i32 {
-    (d - epoch()).num_days() as i32
-}
-
-pub fn date_from_day(day: i32) -> NaiveDate {
-    epoch() + chrono::Duration::days(day as i64)
-}
 
 fn micros_of(t: NaiveDateTime) -> i64 {
     t.and_utc().timestamp_micros()
@@ -175,45 +164,6 @@ fn sha256_file(path: &Path) -> Result<String> {
 
 // ---------------------------------------------------------------------------
 // Cell parsing
-
-/// `YYYY-MM-DD`, exactly.
-pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = &s[r];
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
-}
-
-/// `YYYY-MM-DD HH:MM` or `YYYY-MM-DD HH:MM:SS`, exactly.
-pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
-    let b = s.as_bytes();
-    if !(b.len() == 16 || b.len() == 19) || b[10] != b' ' || b[13] != b':' {
-        return None;
-    }
-    let date = parse_date(&s[..10])?;
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = &s[r];
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let sec = if b.len() == 19 {
-        if b[16] != b':' {
-            return None;
-        }
-        num(17..19)?
-    } else {
-        0
-    };
-    date.and_hms_opt(num(11..13)?, num(14..16)?, sec)
-}
 
 pub fn parse_bool(s: &str) -> Option<bool> {
     if s.eq_ignore_ascii_case("true") || s == "1" {

@@ -5,6 +5,7 @@
 //! Modules, each owning one responsibility:
 //! - [`auth`]: users, roles, sessions and API tokens;
 //! - [`audit`]: the audit log of queries and exports;
+//! - [`dates`]: dates and day numbers as extracts and Arrow write them;
 //! - [`contract`]: the extract tables and their rules;
 //! - [`reference`]: provinces and the 2025 lineage;
 //! - [`calendar`]: working days and working hours;
@@ -34,6 +35,7 @@ pub mod charts;
 pub mod cli;
 pub mod contract;
 pub mod dashboards;
+pub mod dates;
 pub mod export;
 pub mod facts;
 pub mod generate;

@@ -169,7 +169,7 @@ impl Rules {
 
     fn validate(&self) -> Result<(), RulesError> {
         let bad = |m: String| Err(RulesError::Invalid(m));
-        if crate::ingest::parse_date(&self.coverage_from).is_none() {
+        if crate::dates::parse_date(&self.coverage_from).is_none() {
             return bad(format!(
                 "coverage_from '{}' is not a date YYYY-MM-DD",
                 self.coverage_from
@@ -295,7 +295,7 @@ impl Rules {
     }
 
     pub fn coverage_from(&self) -> NaiveDate {
-        crate::ingest::parse_date(&self.coverage_from).expect("validated")
+        crate::dates::parse_date(&self.coverage_from).expect("validated")
     }
 
     /// The weight of an indicator in its area (0 for monitoring indicators).

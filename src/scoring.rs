@@ -22,7 +22,7 @@ use rand_distr::{Binomial, Distribution};
 use serde::Serialize;
 
 use crate::calendar::Calendar;
-use crate::ingest::day_number;
+use crate::dates::day_number;
 use crate::reference::Reference;
 use crate::rules::Rules;
 use crate::store::Store;

@@ -9,7 +9,7 @@
 //!     units.parquet ...        accepted rows (stored schema, with extract_date)
 //!     quarantine.parquet       rejected rows: file, line, column, reason
 //! facts/<name>/                what scoring reads, maintained at ingest
-//!                              (see `crate::facts`)
+//!                              (the facts module says what they hold)
 //! .staging/                    an ingest in progress (never read)
 //! .lock                        held by the one ingest allowed at a time
 //! ```
@@ -90,7 +90,7 @@ mod iso_date {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
         let text = String::deserialize(d)?;
-        crate::ingest::parse_date(&text)
+        crate::dates::parse_date(&text)
             .ok_or_else(|| D::Error::custom(format!("'{text}' is not a date YYYY-MM-DD")))
     }
 }
@@ -546,7 +546,7 @@ fn extracts_table(entries: &[&ExtractEntry]) -> Result<MemTable> {
             Arc::new(Date32Array::from(
                 entries
                     .iter()
-                    .map(|e| crate::ingest::day_number(e.extract_date))
+                    .map(|e| crate::dates::day_number(e.extract_date))
                     .collect::<Vec<_>>(),
             )),
             Arc::new(StringArray::from(

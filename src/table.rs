@@ -114,7 +114,7 @@ fn column_cells(a: &dyn Array) -> Result<Vec<Cell>> {
         DataType::Float64 => each!(Float64Array, Cell::Float),
         DataType::Boolean => each!(BooleanArray, Cell::Bool),
         DataType::Date32 => each!(Date32Array, |v: i32| {
-            Cell::Date(crate::ingest::date_from_day(v))
+            Cell::Date(crate::dates::date_from_day(v))
         }),
         _ => {
             // Anything else is shown as Arrow prints it.

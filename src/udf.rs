@@ -129,8 +129,8 @@ pub fn calendar_udfs(cal: Arc<Calendar>) -> Vec<ScalarUDF> {
                 .iter()
                 .zip(n.iter())
                 .map(|(d, n)| {
-                    let date = crate::ingest::date_from_day(d?);
-                    Some(crate::ingest::day_number(c.cal_deadline(date, n?)))
+                    let date = crate::dates::date_from_day(d?);
+                    Some(crate::dates::day_number(c.cal_deadline(date, n?)))
                 })
                 .collect();
             finish(args, Arc::new(r))

@@ -199,7 +199,7 @@ fn register_periods(ctx: &SessionContext, scores: &[Scores]) -> Result<()> {
             Arc::new(Date32Array::from_iter_values(
                 scores
                     .iter()
-                    .map(|s| crate::ingest::day_number(s.period.start)),
+                    .map(|s| crate::dates::day_number(s.period.start)),
             )),
         ],
     )?;

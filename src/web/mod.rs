@@ -315,7 +315,7 @@ impl AppState {
     async fn resolve(&self, q: &PageQuery, needs_province: bool) -> ApiResult<Resolved> {
         let requested = match q.as_of.as_deref().filter(|s| !s.is_empty()) {
             None => None,
-            Some(s) => Some(crate::ingest::parse_date(s).ok_or_else(|| {
+            Some(s) => Some(crate::dates::parse_date(s).ok_or_else(|| {
                 AppError::bad_request(format!("as_of '{s}' is not a date YYYY-MM-DD"))
             })?),
         };
@@ -392,7 +392,7 @@ impl AppState {
             ),
             (
                 "as_of".into(),
-                ScalarValue::Date32(Some(crate::ingest::day_number(r.as_of))),
+                ScalarValue::Date32(Some(crate::dates::day_number(r.as_of))),
             ),
         ];
         if let Some(p) = &r.province {

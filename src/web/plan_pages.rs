@@ -46,7 +46,7 @@ impl AppState {
     async fn resolve_plan(&self, q: &PlanQuery) -> ApiResult<Resolved> {
         let requested = match q.as_of.as_deref().filter(|s| !s.is_empty()) {
             None => None,
-            Some(s) => Some(crate::ingest::parse_date(s).ok_or_else(|| {
+            Some(s) => Some(crate::dates::parse_date(s).ok_or_else(|| {
                 AppError::bad_request(format!("as_of '{s}' is not a date YYYY-MM-DD"))
             })?),
         };

@@ -268,7 +268,7 @@ pub async fn api_sql(
     };
     let as_of = match req.as_of.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => match crate::ingest::parse_date(s) {
+        Some(s) => match crate::dates::parse_date(s) {
             Some(d) => Some(d),
             None => {
                 return AppError::bad_request(format!("as_of '{s}' is not a date YYYY-MM-DD"))

@@ -1,0 +1,60 @@
+//! Dates as vigil writes and reads them: `YYYY-MM-DD` and
+//! `YYYY-MM-DD HH:MM[:SS]` exactly, and day numbers as Arrow's Date32
+//! counts them. Shared by the contract, the store, the facts and the
+//! calendar, so that none of them imports another for a date.
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+/// Day 0 of Arrow's Date32.
+pub fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch")
+}
+
+/// Days since 1970-01-01, as Arrow's Date32 counts them.
+pub fn day_number(d: NaiveDate) -> i32 {
+    (d - epoch()).num_days() as i32
+}
+
+/// The date of a Date32 day number.
+pub fn date_from_day(day: i32) -> NaiveDate {
+    epoch() + chrono::Duration::days(day as i64)
+}
+
+/// `YYYY-MM-DD`, exactly.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = &s[r];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+}
+
+/// `YYYY-MM-DD HH:MM` or `YYYY-MM-DD HH:MM:SS`, exactly.
+pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    if !(b.len() == 16 || b.len() == 19) || b[10] != b' ' || b[13] != b':' {
+        return None;
+    }
+    let date = parse_date(&s[..10])?;
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = &s[r];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let sec = if b.len() == 19 {
+        if b[16] != b':' {
+            return None;
+        }
+        num(17..19)?
+    } else {
+        0
+    };
+    date.and_hms_opt(num(11..13)?, num(14..16)?, sec)
+}
