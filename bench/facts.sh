@@ -15,15 +15,16 @@
 #     last ingest lands, and ingest + score against DuckDB scoring the raw
 #     extracts
 #
-# Needs /usr/bin/time (Debian `time`), curl, python3 with duckdb. Takes
+# Needs /usr/bin/time (Debian `time`), curl, bc, python3 with duckdb. Takes
 # about an hour the first time (generating and ingesting 10 M cases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-target/bench-facts}
 runs=${RUNS:-5}
 mkdir -p "$work"
-cargo build --release --quiet
-bin=$PWD/target/release/vigil
+# VIGIL_BIN: a binary already built (otherwise the release build of HEAD).
+if [ -z "${VIGIL_BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${VIGIL_BIN:-$PWD/target/release/vigil}
 export VIGIL_HMAC_KEY=${VIGIL_HMAC_KEY:-bench-key-not-secret-0123456789}
 export VIGIL_LOG=${VIGIL_LOG:-warn}
 
@@ -36,7 +37,7 @@ timed() {
 # median LABEL -> "secs MiB" (median of the wall times, largest peak)
 median() {
   sort -n "$work/$1.runs" | awk '{ s[NR] = $1; if ($2 > m) m = $2 }
-    END { printf "%.3f %.0f", (NR % 2 ? s[(NR + 1) / 2] : (s[NR / 2] + s[NR / 2 + 1]) / 2), m / 1024 }'
+    END { printf "%.3f %.0f\n", (NR % 2 ? s[(NR + 1) / 2] : (s[NR / 2] + s[NR / 2 + 1]) / 2), m / 1024 }'
 }
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 
