@@ -820,22 +820,20 @@ fn league_text(scores: &crate::scoring::Scores) -> String {
 fn rebuild(store: &Store) -> Result<()> {
     let started = Instant::now();
     let derivation = crate::facts::Derivation::bundled();
-    let lock = store.lock()?;
-    store.clean_leftovers(&lock)?;
-    let cat = store.catalog()?;
-    if cat.extracts.is_empty() {
-        println!("the store holds no extract: nothing to build");
-        return Ok(());
+    let state =
+        crate::facts::run_blocking(crate::facts::rebuild_and_commit(store, &derivation, |_| {
+            true
+        }))?;
+    match state {
+        // A rebuild writes one generation per stored extract.
+        Some(state) => println!(
+            "facts rebuilt from {} extracts (through {}) in {:.2} s",
+            state.generation,
+            state.through,
+            started.elapsed().as_secs_f64()
+        ),
+        None => println!("the store holds no extract: nothing to build"),
     }
-    let state = crate::facts::run_blocking(crate::facts::rebuild(store, &lock, &cat, &derivation))?;
-    store.commit_facts(&lock, state.clone())?;
-    store.clean_leftovers(&lock)?;
-    println!(
-        "facts rebuilt from {} extracts (through {}) in {:.2} s",
-        cat.extracts.len(),
-        state.through,
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
 }
 

@@ -53,7 +53,6 @@ use datafusion::arrow::compute::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::datasource::MemTable;
-use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -436,36 +435,23 @@ fn file_schema(path: &Path) -> Result<SchemaRef> {
         .clone())
 }
 
-fn urls(paths: &[PathBuf]) -> Result<Vec<ListingTableUrl>> {
-    paths
-        .iter()
-        .map(|p| {
-            let abs = fs::canonicalize(p)?;
-            ListingTableUrl::parse(abs.to_string_lossy()).map_err(anyhow::Error::from)
-        })
-        .collect()
-}
-
 fn date_sql(d: NaiveDate) -> String {
     format!("DATE '{}'", d.format("%Y-%m-%d"))
 }
 
-/// Registers `name` over the files, or as an empty table of `schema`.
+/// Registers `name` over the files with the schema they were written with,
+/// or as an empty table of `schema` when there are none.
 async fn register_versions(
     ctx: &SessionContext,
     name: &str,
     files: &[PathBuf],
     schema: Option<SchemaRef>,
 ) -> Result<()> {
-    if files.is_empty() {
-        let schema = schema.ok_or_else(|| anyhow!("{name}: no schema"))?;
-        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
-    } else {
-        let schema = file_schema(&files[0])?;
-        let table = crate::store::parquet_table(urls(files)?, schema)?;
-        ctx.register_table(name, Arc::new(table))?;
-    }
-    Ok(())
+    let schema = match files.first() {
+        Some(first) => file_schema(first)?,
+        None => schema.ok_or_else(|| anyhow!("{name}: no schema"))?,
+    };
+    crate::store::register_files(ctx, name, schema, files).await
 }
 
 fn column_list(schema: &Schema, prefix: &str) -> String {
@@ -553,7 +539,13 @@ const READ_VIEWS: [(&str, &str); 3] = [
 
 /// The schema of every fact, from planning its SQL over empty tables.
 async fn fact_schemas(derivation: &Derivation) -> Result<BTreeMap<&'static str, SchemaRef>> {
-    let m = Maintenance::prepare(derivation, &FileIndex::default(), &Sources::default()).await?;
+    let m = Maintenance::prepare(
+        derivation,
+        &FileIndex::default(),
+        &Sources::default(),
+        Layout::default(),
+    )
+    .await?;
     m.touch_units().await?;
     let mut out = BTreeMap::new();
     for fact in &FACTS {
@@ -618,14 +610,16 @@ struct Maintenance {
 }
 
 impl Maintenance {
-    async fn prepare(d: &Derivation, idx: &FileIndex, sources: &Sources) -> Result<Maintenance> {
+    async fn prepare(
+        d: &Derivation,
+        idx: &FileIndex,
+        sources: &Sources,
+        layout: Layout,
+    ) -> Result<Maintenance> {
         // Filters pushed into the Parquet scans: the touched entities are a
         // small part of the facts, and a scan that decodes the key column
         // first can skip the other columns of every row that is not one.
         let mut config = datafusion::prelude::SessionConfig::new();
-        if std::env::var("VIGIL_MAINT_PARTITIONS").is_ok() {
-            config = config.with_target_partitions(1);
-        }
         let parquet = &mut config.options_mut().execution.parquet;
         parquet.pushdown_filters = true;
         parquet.reorder_filters = true;
@@ -670,10 +664,7 @@ impl Maintenance {
             DERIVATION_VIEWS[0].1
         ))
         .await?;
-        Ok(Maintenance {
-            ctx,
-            layout: Layout::Year,
-        })
+        Ok(Maintenance { ctx, layout })
     }
 
     /// Registers the units whose province may have changed, the touched
@@ -893,11 +884,10 @@ pub async fn apply(
     extract_date: NaiveDate,
     sources: &Sources,
     derivation: &Derivation,
-) -> Result<MaintenanceReport> {
+) -> Result<()> {
     let t = std::time::Instant::now();
     let idx = FileIndex::load(target.dir, target.committed, None)?;
-    let mut m = Maintenance::prepare(derivation, &idx, sources).await?;
-    m.layout = target.layout;
+    let m = Maintenance::prepare(derivation, &idx, sources, target.layout).await?;
     tracing::debug!(elapsed = ?t.elapsed(), "prepared");
     let w = Writer {
         dir: target.dir,
@@ -905,7 +895,6 @@ pub async fn apply(
         generation: target.generation,
         day: day_number(extract_date),
     };
-    let mut report = MaintenanceReport::default();
     let t = std::time::Instant::now();
     m.touch_units().await?;
     tracing::debug!(elapsed = ?t.elapsed(), "touched");
@@ -913,21 +902,8 @@ pub async fn apply(
         let t = std::time::Instant::now();
         let c = w.maintain(&m, fact).await?;
         tracing::debug!(fact = fact.name, added = c.added, closed = c.closed, elapsed = ?t.elapsed(), "maintained");
-        report.add(fact, &c);
     }
-    Ok(report)
-}
-
-/// Versions added and closed per fact.
-#[derive(Debug, Default, Clone)]
-pub struct MaintenanceReport {
-    pub per_fact: BTreeMap<&'static str, (usize, usize)>,
-}
-
-impl MaintenanceReport {
-    fn add(&mut self, fact: &Fact, c: &Change) {
-        self.per_fact.insert(fact.name, (c.added, c.closed));
-    }
+    Ok(())
 }
 
 struct Writer<'a> {
@@ -1225,13 +1201,33 @@ pub async fn ensure(store: &Store, derivation: &Derivation) -> Result<Option<Fac
     if stale_reason(&cat, derivation).is_none() {
         return Ok(cat.facts);
     }
+    rebuild_and_commit(store, derivation, |cat| {
+        match stale_reason(cat, derivation) {
+            Some(reason) => {
+                eprintln!("vigil: rebuilding the facts: {reason}");
+                true
+            }
+            None => false,
+        }
+    })
+    .await
+}
+
+/// Under the store's lock, rebuilds and commits the facts of every stored
+/// extract when `wanted` says so for the catalog as it is once locked
+/// (another process may have brought it up to date meanwhile); removes
+/// what the old facts leave behind. Returns the facts then committed.
+pub async fn rebuild_and_commit(
+    store: &Store,
+    derivation: &Derivation,
+    wanted: impl FnOnce(&Catalog) -> bool,
+) -> Result<Option<FactsState>> {
     let lock = store.lock()?;
     store.clean_leftovers(&lock)?;
     let cat = store.catalog()?;
-    let Some(reason) = stale_reason(&cat, derivation) else {
+    if cat.extracts.is_empty() || !wanted(&cat) {
         return Ok(cat.facts);
-    };
-    eprintln!("vigil: rebuilding the facts: {reason}");
+    }
     let state = rebuild(store, &lock, &cat, derivation).await?;
     store.commit_facts(&lock, state.clone())?;
     store.clean_leftovers(&lock)?;

@@ -485,7 +485,9 @@ fn latest_version_view(table: Table, history: &str) -> String {
     )
 }
 
-async fn register_files(
+/// Registers `name` over Parquet files of a known schema, or as an empty
+/// table of that schema when there are none.
+pub async fn register_files(
     ctx: &SessionContext,
     name: &str,
     schema: SchemaRef,

@@ -228,6 +228,15 @@ fn killed_at_random_moments_of_a_long_ingest_the_store_stays_consistent() {
     assert_eq!(visible_state(&store), final_state);
 }
 
+/// A store at `root/store` with both extracts ingested.
+fn both_ingested(root: &Path) -> std::path::PathBuf {
+    let (jan, feb) = two_extracts(&root.join("in"));
+    let store = root.join("store");
+    assert!(ingest_cli(&store, &jan, None).status.success());
+    assert!(ingest_cli(&store, &feb, None).status.success());
+    store
+}
+
 fn facts_folders(store: &Path) -> Vec<String> {
     std::fs::read_dir(store.join("facts"))
         .unwrap()
@@ -241,10 +250,7 @@ fn facts_folders(store: &Path) -> Vec<String> {
 #[test]
 fn killed_during_a_rebuild_the_facts_stay_as_before() {
     let tmp = tempfile::tempdir().unwrap();
-    let (jan, feb) = two_extracts(&tmp.path().join("in"));
-    let store = tmp.path().join("store");
-    assert!(ingest_cli(&store, &jan, None).status.success());
-    assert!(ingest_cli(&store, &feb, None).status.success());
+    let store = both_ingested(tmp.path());
     let state = visible_state(&store);
     let folders = facts_folders(&store);
     assert_eq!(folders.len(), 1, "{folders:?}");
@@ -283,10 +289,7 @@ fn killed_during_a_rebuild_the_facts_stay_as_before() {
 #[test]
 fn a_store_without_facts_is_upgraded_on_first_use() {
     let tmp = tempfile::tempdir().unwrap();
-    let (jan, feb) = two_extracts(&tmp.path().join("in"));
-    let store = tmp.path().join("store");
-    assert!(ingest_cli(&store, &jan, None).status.success());
-    assert!(ingest_cli(&store, &feb, None).status.success());
+    let store = both_ingested(tmp.path());
     let score = || {
         vigil()
             .args([
