@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 
-use crate::dates::{date_from_day, day_number};
+use crate::dates::{MAX_DAY, MIN_DAY, date_from_day, day_number};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayKind {
@@ -192,66 +192,90 @@ impl Calendar {
         self.index(day).map(|i| self.cum[i])
     }
 
-    /// The n-th working day strictly after `day` (day numbers).
-    pub fn wd_add_days(&self, day: i32, n: u32) -> i32 {
+    /// The n-th working day strictly after `day` (day numbers); `None`
+    /// when it falls outside years 1–9999.
+    pub fn wd_add_days(&self, day: i32, n: u64) -> Option<i32> {
+        if !(MIN_DAY..=MAX_DAY).contains(&day) {
+            return None;
+        }
         if n == 0 {
-            return day;
+            return Some(day);
+        }
+        // n working days are at least n calendar days.
+        if n > (MAX_DAY - day) as u64 {
+            return None;
         }
         if let Some(c) = self.count_to(day) {
             // The (c + n)-th working day counting from the base is at index c + n - 1.
-            if let Some(d) = self.working.get((c + n - 1) as usize) {
-                return *d;
+            if let Some(d) = self.working.get(c as usize + n as usize - 1) {
+                return Some(*d);
             }
         }
-        // Outside the table: walk.
-        let mut d = date_from_day(day);
+        // Outside the table: walk, at most to the end of year 9999.
+        let mut d = day;
         let mut k = 0;
         while k < n {
-            d += Duration::days(1);
-            if self.is_working_day(d) {
+            d += 1;
+            if d > MAX_DAY {
+                return None;
+            }
+            if self.is_working_day(date_from_day(d)) {
                 k += 1;
             }
         }
-        day_number(d)
+        Some(d)
     }
 
     pub fn wd_add(&self, d: NaiveDate, n: u32) -> NaiveDate {
-        date_from_day(self.wd_add_days(day_number(d), n))
+        self.wd_add_days(day_number(d), n as u64)
+            .map_or(NaiveDate::MAX, date_from_day)
     }
 
-    /// Working days in (a, b]; 0 when b ≤ a (day numbers).
-    pub fn wd_between_days(&self, a: i32, b: i32) -> i64 {
+    /// Working days in (a, b]; 0 when b ≤ a (day numbers); `None` when
+    /// either lies outside years 1–9999.
+    pub fn wd_between_days(&self, a: i32, b: i32) -> Option<i64> {
+        let range = MIN_DAY..=MAX_DAY;
+        if !range.contains(&a) || !range.contains(&b) {
+            return None;
+        }
         if b <= a {
-            return 0;
+            return Some(0);
         }
         if let (Some(x), Some(y)) = (self.count_to(a), self.count_to(b)) {
-            return (y - x) as i64;
+            return Some((y - x) as i64);
         }
         let mut n = 0;
-        let mut d = date_from_day(a);
-        let end = date_from_day(b);
-        while d < end {
-            d += Duration::days(1);
-            if self.is_working_day(d) {
+        for d in a + 1..=b {
+            if self.is_working_day(date_from_day(d)) {
                 n += 1;
             }
         }
-        n
+        Some(n)
     }
 
     pub fn wd_between(&self, a: NaiveDate, b: NaiveDate) -> i64 {
         self.wd_between_days(day_number(a), day_number(b))
+            .unwrap_or(0)
     }
 
     /// d + n calendar days; when that is not a working day, the next
-    /// working day (Civil Code 2015 Art. 148).
-    pub fn cal_deadline(&self, d: NaiveDate, n: i64) -> NaiveDate {
-        let target = d + Duration::days(n);
-        if self.is_working_day(target) {
-            target
-        } else {
-            self.wd_add(target, 1)
+    /// working day (Civil Code 2015 Art. 148). `None` outside years 1–9999.
+    pub fn cal_deadline_days(&self, day: i32, n: i64) -> Option<i32> {
+        let target = (day as i64).checked_add(n)?;
+        if !(MIN_DAY as i64..=MAX_DAY as i64).contains(&target) {
+            return None;
         }
+        let target = target as i32;
+        if self.is_working_day(date_from_day(target)) {
+            Some(target)
+        } else {
+            self.wd_add_days(target, 1)
+        }
+    }
+
+    pub fn cal_deadline(&self, d: NaiveDate, n: i64) -> NaiveDate {
+        self.cal_deadline_days(day_number(d), n)
+            .map_or(NaiveDate::MAX, date_from_day)
     }
 
     fn spans(&self) -> [(NaiveTime, NaiveTime); 2] {
@@ -280,58 +304,78 @@ impl Calendar {
             .sum()
     }
 
-    /// Working time between two instants, in seconds.
-    pub fn wh_between(&self, t1: NaiveDateTime, t2: NaiveDateTime) -> i64 {
+    /// Working time between two instants, in seconds; `None` outside
+    /// years 1–9999.
+    pub fn try_wh_between(&self, t1: NaiveDateTime, t2: NaiveDateTime) -> Option<i64> {
         if t2 <= t1 {
-            return 0;
+            return Some(0);
         }
         let (d1, d2) = (t1.date(), t2.date());
         if d1 == d2 {
-            return self.day_overlap(d1, t1, t2);
+            return Some(self.day_overlap(d1, t1, t2));
         }
         let first = self.day_overlap(d1, t1, t2);
         let last = self.day_overlap(d2, t1, t2);
         // Whole working days strictly between the two dates.
-        let middle = self.wd_between(d1, d2 - Duration::days(1));
-        first + last + middle * self.seconds_per_day()
+        let middle = self.wd_between_days(day_number(d1), day_number(d2) - 1)?;
+        Some(first + last + middle * self.seconds_per_day())
+    }
+
+    pub fn wh_between(&self, t1: NaiveDateTime, t2: NaiveDateTime) -> i64 {
+        self.try_wh_between(t1, t2).unwrap_or(0)
     }
 
     /// The first instant at which `seconds` of working time have elapsed
     /// after `t` (a request at 16:30 on a Friday reaches one working hour at
-    /// 08:30 on the next working day).
-    pub fn wh_add(&self, t: NaiveDateTime, seconds: i64) -> NaiveDateTime {
+    /// 08:30 on the next working day); `None` past the end of year 9999.
+    pub fn try_wh_add(&self, t: NaiveDateTime, seconds: i64) -> Option<NaiveDateTime> {
         let mut left = seconds.max(0);
-        let mut day = t.date();
+        let mut day = day_number(t.date());
+        let per_day = self.seconds_per_day();
+        // At most one working day per calendar day: anything longer than
+        // the days left before year 10000 cannot end inside it.
+        if per_day <= 0 || left / per_day > (MAX_DAY - day) as i64 {
+            return None;
+        }
         // The rest of the first day.
-        if self.is_working_day(day) {
+        if self.is_working_day(t.date()) {
             for (a, b) in self.spans() {
-                let s = day.and_time(a).max(t);
-                let e = day.and_time(b);
+                let s = t.date().and_time(a).max(t);
+                let e = t.date().and_time(b);
                 if e > s {
                     let avail = (e - s).num_seconds();
                     if left <= avail {
-                        return s + Duration::seconds(left);
+                        return s.checked_add_signed(Duration::seconds(left));
                     }
                     left -= avail.min(left);
                 }
             }
         }
-        // Whole days, then the spans of the day the time runs out.
-        let per_day = self.seconds_per_day();
+        // Whole days at once, then the spans of the day the time runs out.
+        let whole = (left - 1).max(0) / per_day;
+        if whole > 0 {
+            day = self.wd_add_days(day, whole as u64)?;
+            left -= whole * per_day;
+        }
         loop {
-            day = self.wd_add(day, 1);
+            day = self.wd_add_days(day, 1)?;
             if left > per_day {
                 left -= per_day;
                 continue;
             }
+            let date = date_from_day(day);
             for (a, b) in self.spans() {
                 let avail = (b - a).num_seconds();
                 if left <= avail {
-                    return day.and_time(a) + Duration::seconds(left);
+                    return date.and_time(a).checked_add_signed(Duration::seconds(left));
                 }
                 left -= avail;
             }
         }
+    }
+
+    pub fn wh_add(&self, t: NaiveDateTime, seconds: i64) -> NaiveDateTime {
+        self.try_wh_add(t, seconds).unwrap_or(NaiveDateTime::MAX)
     }
 }
 

@@ -51,6 +51,18 @@ pub enum Command {
         #[arg(long)]
         no_serve: bool,
     },
+    /// Internal: one analyst-query worker process of `vigil serve`.
+    #[command(hide = true)]
+    SqlWorker {
+        #[arg(long)]
+        store: PathBuf,
+        #[arg(long)]
+        memory_mb: usize,
+        #[arg(long)]
+        max_rows: usize,
+        #[arg(long)]
+        operator_memory_mb: usize,
+    },
     /// Serve the dashboards, downloads and JSON API over HTTP.
     Serve {
         #[command(flatten)]
@@ -64,9 +76,8 @@ pub enum Command {
         /// a demo on one's own machine only.
         #[arg(long, env = "VIGIL_USERS")]
         users: Option<PathBuf>,
-        /// The audit log of queries and exports (JSON lines, rotated at 10 MB).
-        #[arg(long, default_value = "vigil-audit.jsonl")]
-        audit_log: PathBuf,
+        #[command(flatten)]
+        service: ServiceArgs,
         /// Also serve the Postgres wire protocol here (needs --users), e.g.
         /// 127.0.0.1:5433, for psql and other Postgres clients.
         #[arg(long)]
@@ -74,7 +85,7 @@ pub enum Command {
     },
     /// Manage the users file: `vigil users add NAME --role ROLE --file F`
     /// creates (or resets) a user with a random password and API token,
-    /// printed once; only their argon2 hashes are stored.
+    /// printed once; only their hashes are stored.
     Users {
         #[command(subcommand)]
         action: UsersAction,
@@ -224,6 +235,83 @@ pub enum UsersAction {
     },
 }
 
+/// The bounds of the service: analyst queries, logins, the audit log.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServiceArgs {
+    /// The audit log of queries, exports and logins (JSON lines, rotated
+    /// at 10 MB; see --audit-keep-days).
+    #[arg(long, default_value = "vigil-audit.jsonl")]
+    pub audit_log: PathBuf,
+    /// Rotated audit files younger than this are never deleted.
+    #[arg(long, default_value_t = 400)]
+    pub audit_keep_days: u64,
+    /// The audit log's size limit (MiB): reached with every entry younger
+    /// than --audit-keep-days, queries are refused until it is archived.
+    #[arg(long, default_value_t = 2048)]
+    pub audit_max_mb: u64,
+    /// Seconds an analyst query may run; its worker is then stopped.
+    #[arg(long, default_value_t = 30)]
+    pub sql_timeout_secs: u64,
+    /// Memory one analyst query may use (MiB of its worker process's
+    /// address space); beyond it the query fails with a clear message.
+    #[arg(long, default_value_t = 2048)]
+    pub sql_memory_mb: usize,
+    /// Analyst queries run at once (one worker process each).
+    #[arg(long, default_value_t = 2)]
+    pub sql_workers: usize,
+    /// Failed logins allowed per user name and per client address before
+    /// they are locked.
+    #[arg(long, default_value_t = 5)]
+    pub login_failures: u32,
+    /// Failed logins allowed per client address before it is locked.
+    #[arg(long, default_value_t = 20)]
+    pub login_failures_per_address: u32,
+    /// The first lock after too many failed logins (seconds); each further
+    /// failure doubles it, up to 15 minutes.
+    #[arg(long, default_value_t = 30)]
+    pub login_lock_secs: u64,
+}
+
+impl Default for ServiceArgs {
+    fn default() -> ServiceArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            service: ServiceArgs,
+        }
+        Defaults::parse_from(["vigil"]).service
+    }
+}
+
+impl ServiceArgs {
+    fn limits(&self) -> crate::sqlguard::Limits {
+        crate::sqlguard::Limits {
+            timeout: std::time::Duration::from_secs(self.sql_timeout_secs.max(1)),
+            worker_address_space: self.sql_memory_mb.max(256) << 20,
+            max_concurrent: self.sql_workers.max(1),
+            ..crate::sqlguard::Limits::default()
+        }
+    }
+
+    fn retention(&self) -> crate::audit::Retention {
+        crate::audit::Retention {
+            keep_for: std::time::Duration::from_secs(self.audit_keep_days * 86_400),
+            max_total_bytes: self.audit_max_mb << 20,
+            ..crate::audit::Retention::default()
+        }
+    }
+
+    fn throttle(&self) -> crate::auth::ThrottleSettings {
+        crate::auth::ThrottleSettings {
+            free_failures: self.login_failures,
+            free_failures_per_address: self.login_failures_per_address,
+            first_lock: std::time::Duration::from_secs(self.login_lock_secs.max(1)),
+            ..crate::auth::ThrottleSettings::default()
+        }
+    }
+}
+
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct WebArgs {
     /// Extra or replacement dashboard definitions (*.toml); default:
@@ -321,20 +409,31 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let store = Store::open_existing(&store)?;
-            let audit = PathBuf::from("vigil-audit.jsonl");
-            serve(store, bind, &WebArgs::default(), None, &audit, None, true)
+            let service = ServiceArgs::default();
+            serve(store, bind, &WebArgs::default(), None, &service, None, true)
         }
         Command::Serve {
             store,
             bind,
             web,
             users,
-            audit_log,
+            service,
             pg,
         } => {
             let store = Store::open(&store.store_dir)?;
-            serve(store, bind, &web, users.as_deref(), &audit_log, pg, false)
+            serve(store, bind, &web, users.as_deref(), &service, pg, false)
         }
+        Command::SqlWorker {
+            store,
+            memory_mb,
+            max_rows,
+            operator_memory_mb,
+        } => crate::sqlguard::worker::worker_main(crate::sqlguard::worker::WorkerSettings {
+            store,
+            address_space: memory_mb << 20,
+            max_rows,
+            operator_memory: operator_memory_mb << 20,
+        }),
         Command::Users {
             action: UsersAction::Add { name, role, file },
         } => {
@@ -348,7 +447,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             println!("password:  {password}");
             println!("api token: {token}");
-            println!("(shown once: only their argon2 hashes are stored)");
+            println!("(shown once: only their hashes are stored)");
             Ok(())
         }
         Command::Ingest {
@@ -459,7 +558,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 role,
                 as_of,
                 format,
-                audit: crate::audit::AuditLog::new(audit_log, 10 << 20),
+                audit: crate::audit::AuditLog::new(audit_log, crate::audit::Retention::default()),
                 // The operating-system account: the CLI has no login of its own.
                 user: format!(
                     "cli:{}",
@@ -535,7 +634,7 @@ fn serve(
     bind: std::net::SocketAddr,
     web: &WebArgs,
     users: Option<&Path>,
-    audit_log: &Path,
+    service: &ServiceArgs,
     pg: Option<std::net::SocketAddr>,
     fallback: bool,
 ) -> Result<()> {
@@ -551,7 +650,16 @@ fn serve(
                     path.display()
                 );
             }
-            Some(std::sync::Arc::new(crate::auth::Auth::new(file)))
+            let auth = crate::auth::Auth::with_throttle(file, service.throttle());
+            if auth.slow_token_hashes() > 0 {
+                println!(
+                    "{}: {} API token(s) still have argon2 hashes from an earlier version; \
+                     reissue them with `vigil users add` so that bad tokens cost microseconds",
+                    path.display(),
+                    auth.slow_token_hashes()
+                );
+            }
+            Some(std::sync::Arc::new(auth))
         }
         None => {
             println!(
@@ -563,11 +671,19 @@ fn serve(
     if pg.is_some() && auth.is_none() {
         bail!("--pg needs --users: Postgres clients must log in with a real password");
     }
-    let guard = std::sync::Arc::new(crate::sqlguard::Guard::new(
-        engine.clone(),
-        crate::sqlguard::Limits::default(),
-    )?);
-    let audit = std::sync::Arc::new(crate::audit::AuditLog::new(audit_log, 10 << 20));
+    // Analyst queries run in worker processes of this very binary.
+    let workers = crate::sqlguard::worker::WorkerCommand {
+        program: std::env::current_exe().context("finding the vigil binary for query workers")?,
+        store: engine.store.root().to_path_buf(),
+    };
+    let guard = std::sync::Arc::new(crate::sqlguard::Guard::with_workers(
+        workers,
+        service.limits(),
+    ));
+    let audit = std::sync::Arc::new(crate::audit::AuditLog::new(
+        &service.audit_log,
+        service.retention(),
+    ));
     let pg_service = match (&auth, pg) {
         (Some(a), Some(addr)) => Some((
             addr,
@@ -683,6 +799,7 @@ struct CliSql {
 impl CliSql {
     /// Runs one query through the guard, prints it, and audits it.
     fn run(&self, sql: &str) -> Result<()> {
+        self.audit.room().map_err(anyhow::Error::msg)?;
         let started = std::time::Instant::now();
         let result = self.rt.block_on(self.guard.run(self.role, sql, self.as_of));
         self.audit.record(&crate::audit::Entry::query(

@@ -15,9 +15,29 @@ pub fn day_number(d: NaiveDate) -> i32 {
     (d - epoch()).num_days() as i32
 }
 
-/// The date of a Date32 day number.
+/// The first day number vigil computes with: 0001-01-01. Dates outside
+/// years 1–9999 come only from analysts' SQL (a cast of a large integer, a
+/// bound parameter); every function on user values answers them with NULL
+/// or an error, never a panic.
+pub const MIN_DAY: i32 = -719_162;
+/// The last day number vigil computes with: 9999-12-31.
+pub const MAX_DAY: i32 = 2_932_896;
+
+/// The date of a Date32 day number within years 1–9999 (stored facts
+/// always are: the contract validates every date at ingest).
 pub fn date_from_day(day: i32) -> NaiveDate {
-    epoch() + chrono::Duration::days(day as i64)
+    checked_date_from_day(day).unwrap_or(if day < MIN_DAY {
+        NaiveDate::MIN
+    } else {
+        NaiveDate::MAX
+    })
+}
+
+/// The date of any Date32 day number, `None` outside years 1–9999.
+pub fn checked_date_from_day(day: i32) -> Option<NaiveDate> {
+    (MIN_DAY..=MAX_DAY)
+        .contains(&day)
+        .then(|| epoch() + chrono::Duration::days(day as i64))
 }
 
 /// `YYYY-MM-DD`, exactly.

@@ -231,6 +231,11 @@ const LABELS: &[(&str, &str, &str)] = &[
         "Sai tên đăng nhập hoặc mật khẩu.",
         "Wrong user name or password.",
     ),
+    (
+        "login_throttled",
+        "Quá nhiều lần đăng nhập sai. Hãy thử lại sau {s} giây.",
+        "Too many failed logins. Try again in {s} seconds.",
+    ),
     ("quarter", "Quý kế hoạch", "Planning quarter"),
     ("capacity", "Số đoàn thanh tra", "Capacity"),
     ("evidence_title", "Hồ sơ chứng cứ", "Evidence pack"),

@@ -65,7 +65,11 @@ struct RawManifest {
 
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    present(&path)?;
+    let mut text = String::new();
+    open_extract_file(&path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| {
         anyhow!(
             "extract rejected: cannot read {} ({e}); every extract needs a manifest.json with its extract_date",
             path.display()
@@ -100,12 +104,42 @@ struct InputFile {
     format: Format,
 }
 
+/// Whether an extract file is there: only a regular file directly in the
+/// extract folder counts. A symbolic link (which could point anywhere on
+/// the machine), a folder or a device under a table's name rejects the
+/// extract; nothing outside the folder is ever opened.
+fn present(path: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => bail!("extract rejected: cannot inspect {}: {e}", path.display()),
+        Ok(m) if m.file_type().is_symlink() => bail!(
+            "extract rejected: {} is a symbolic link; extract files must be regular files inside the extract folder",
+            path.display()
+        ),
+        Ok(m) if !m.is_file() => bail!(
+            "extract rejected: {} is not a regular file; extract files must be regular files inside the extract folder",
+            path.display()
+        ),
+        Ok(_) => Ok(true),
+    }
+}
+
+/// Opens an extract file without following a symbolic link, so that a
+/// link put in place after [`present`] looked is refused too.
+fn open_extract_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 fn locate_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<InputFile>> {
     let mut found = Vec::new();
     for table in Table::ALL {
         let csv = dir.join(format!("{}.csv", table.name()));
         let pq = dir.join(format!("{}.parquet", table.name()));
-        match (csv.exists(), pq.exists()) {
+        match (present(&csv)?, present(&pq)?) {
             (true, true) => bail!(
                 "extract rejected: {} comes both as {}.csv and {}.parquet; send one",
                 table.name(),
@@ -146,7 +180,7 @@ fn locate_files(dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<InputFile>
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path)
+    let mut f = open_extract_file(path)
         .with_context(|| format!("extract rejected: cannot open {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -313,7 +347,10 @@ fn column_map(
 }
 
 fn read_csv(input: &InputFile, warnings: &mut Vec<String>) -> Result<Parsed> {
-    let bytes = std::fs::read(&input.path).context("cannot read the file")?;
+    let mut bytes = Vec::new();
+    open_extract_file(&input.path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .context("cannot read the file")?;
     let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -407,7 +444,7 @@ fn shown(c: &Column, value: &str) -> String {
 }
 
 fn read_parquet(input: &InputFile, warnings: &mut Vec<String>) -> Result<Parsed> {
-    let file = File::open(&input.path).context("cannot open the file")?;
+    let file = open_extract_file(&input.path).context("cannot open the file")?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new_with_options(file, ArrowReaderOptions::new())
             .context("cannot be read as Parquet")?;

@@ -4,7 +4,7 @@
 //!
 //! Modules, each owning one responsibility:
 //! - [`auth`]: users, roles, sessions and API tokens;
-//! - [`audit`]: the audit log of queries and exports;
+//! - [`audit`]: the audit log of queries, exports and logins;
 //! - [`dates`]: dates and day numbers as extracts and Arrow write them;
 //! - [`contract`]: the extract tables and their rules;
 //! - [`reference`]: provinces and the 2025 lineage;
@@ -23,7 +23,8 @@
 //! - [`dashboards`]: dashboard definitions and their named queries;
 //! - [`pgserver`]: the Postgres wire protocol over the guarded SQL path;
 //! - [`plan`]: the risk-based inspection plan and evidence packs;
-//! - [`sqlguard`]: the one guarded path for user SQL, per role;
+//! - [`sqlguard`]: the one guarded path for user SQL, per role, in worker
+//!   processes with capped memory in the server;
 //! - [`table`]: query results as rows of typed cells;
 //! - [`web`]: the web application and its JSON API;
 //! - [`cli`]: the command line.

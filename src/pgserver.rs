@@ -47,7 +47,7 @@ use pgwire::messages::startup::Authentication;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use crate::audit::{AuditLog, Entry};
-use crate::auth::Auth;
+use crate::auth::{Auth, Refusal};
 use crate::sqlguard::{Guard, GuardError, Role};
 use crate::table::{Cell, Table};
 
@@ -145,8 +145,14 @@ impl StartupHandler for PgService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // Each message is allowed in one state only: a startup first, then
+        // the password. Anything else before authentication (a query, a
+        // password with no startup, a second startup) ends the connection.
+        let state = client.state();
         match message {
-            PgWireFrontendMessage::Startup(ref startup) => {
+            PgWireFrontendMessage::Startup(ref startup)
+                if matches!(state, PgWireConnectionState::AwaitingStartup) =>
+            {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
                 client.set_state(PgWireConnectionState::AuthenticationInProgress);
@@ -156,14 +162,29 @@ impl StartupHandler for PgService {
                     ))
                     .await?;
             }
-            PgWireFrontendMessage::PasswordMessageFamily(pwd) => {
+            PgWireFrontendMessage::PasswordMessageFamily(pwd)
+                if matches!(state, PgWireConnectionState::AuthenticationInProgress) =>
+            {
                 let pwd = pwd.into_password()?;
                 let user = LoginInfo::from_client_info(client)
                     .user()
                     .unwrap_or_default()
                     .to_string();
-                match self.auth.login(&user, &pwd.password) {
-                    Some(p) => {
+                let addr = Some(client.socket_addr().ip());
+                let started = Instant::now();
+                let auth = self.auth.clone();
+                let (name, password) = (user.clone(), pwd.password);
+                // argon2 is deliberately slow: off the async threads.
+                let result =
+                    tokio::task::spawn_blocking(move || auth.login(&name, &password, addr))
+                        .await
+                        .map_err(|e| fatal("XX000", format!("login: {e}")))?;
+                if let Some(log) = &self.audit {
+                    let door = crate::audit::door("postgres", addr);
+                    log.record(&Entry::login(&user, &door, started, &result));
+                }
+                match result {
+                    Ok(p) => {
                         client
                             .metadata_mut()
                             .insert(ROLE_KEY.to_string(), p.role.name().to_string());
@@ -172,12 +193,48 @@ impl StartupHandler for PgService {
                         finish_authentication(client, &DefaultServerParameterProvider::default())
                             .await?;
                     }
-                    None => return Err(PgWireError::InvalidPassword(user)),
+                    Err(Refusal::Wrong) => return Err(PgWireError::InvalidPassword(user)),
+                    Err(Refusal::Throttled(wait)) => {
+                        return Err(fatal(
+                            "28P01",
+                            format!(
+                                "too many failed logins for this user or address; try again in {} s",
+                                wait.as_secs().max(1)
+                            ),
+                        ));
+                    }
                 }
             }
-            _ => {}
+            other => {
+                return Err(fatal(
+                    "08P01",
+                    format!(
+                        "protocol violation: {} before authentication",
+                        message_name(&other)
+                    ),
+                ));
+            }
         }
         Ok(())
+    }
+}
+
+/// An error that ends the connection.
+fn fatal(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_string(),
+        code.to_string(),
+        message,
+    )))
+}
+
+fn message_name(m: &PgWireFrontendMessage) -> &'static str {
+    match m {
+        PgWireFrontendMessage::Startup(_) => "a second startup message",
+        PgWireFrontendMessage::PasswordMessageFamily(_) => "a password before the startup",
+        PgWireFrontendMessage::Query(_) => "a query",
+        PgWireFrontendMessage::Parse(_) => "a Parse message",
+        _ => "a message",
     }
 }
 
@@ -199,6 +256,7 @@ fn guard_error(e: &GuardError) -> PgWireError {
         GuardError::TooLong(..) => "54000",
         GuardError::Timeout(_) => "57014",
         GuardError::Invalid(_) => "42000",
+        GuardError::Failed(m) if m.contains("date out of range") => "22008",
         GuardError::Failed(_) => "XX000",
         GuardError::Unavailable(_) => "57P03",
     };
@@ -221,6 +279,33 @@ impl PgService {
             Ok(statements) if statements.len() == 1 => statements[0].to_string(),
             _ => sql.to_string(),
         }
+    }
+
+    /// Refuses a text of more than one statement before anything of it
+    /// is answered: a session command first (`SET application_name …;
+    /// SELECT …`) would otherwise be acknowledged and the rest dropped.
+    fn one_statement(&self, conn: &Conn, sql: &str) -> PgWireResult<()> {
+        if sql.len() > self.guard.limits.max_sql_bytes {
+            return Ok(()); // the guard refuses it with its own message
+        }
+        let count = match self.compat.parse(sql) {
+            Ok(statements) => statements.len(),
+            Err(_) => return Ok(()), // the guard's parser says what is wrong
+        };
+        if count <= 1 {
+            return Ok(());
+        }
+        let e = GuardError::NotAllowed(format!("{count} statements given"));
+        self.audit(&Entry {
+            user: &conn.user,
+            role: conn.role.name(),
+            action: "sql",
+            what: sql,
+            rows: None,
+            duration_ms: 0,
+            outcome: e.kind(),
+        });
+        Err(guard_error(&e))
     }
 
     /// A statement planned for the client's role; `None` for a session
@@ -275,6 +360,9 @@ impl PgService {
         params: Vec<ScalarValue>,
         formats: &Format,
     ) -> PgWireResult<Response> {
+        if let Some(Err(full)) = self.audit.as_ref().map(|a| a.room()) {
+            return Err(user_error("53400", full));
+        }
         let started = Instant::now();
         if let Some(resp) = session_command(sql, conn.as_of) {
             let resp = resp?;
@@ -292,15 +380,23 @@ impl PgService {
         let result = self
             .guard
             .run_with(conn.role, &self.compatible(sql), conn.as_of, params)
-            .await;
+            .await
+            .and_then(|out| {
+                let rows = crate::sqlguard::no_panic("encoding the result", || {
+                    let schema = fields(&out.schema, formats);
+                    let table = Table::from_batches(&out.schema, &out.batches)
+                        .map_err(|e| GuardError::Failed(format!("{e:#}")))?;
+                    let rows = encode_rows(&table, schema.clone())
+                        .map_err(|e| GuardError::Failed(e.to_string()))?;
+                    Ok::<_, GuardError>((schema, rows))
+                })??;
+                Ok((out, rows))
+            });
         self.audit(&Entry::query(&conn.user, conn.role, sql, started, &result));
-        let out = result.map_err(|e| guard_error(&e))?;
-        let schema = fields(&out.schema, formats);
-        let table = Table::from_batches(&out.schema, &out.batches)
-            .map_err(|e| user_error("XX000", format!("{e:#}")))?;
+        let (_, (schema, rows)) = result.map_err(|e| guard_error(&e))?;
         Ok(Response::Query(QueryResponse::new(
-            schema.clone(),
-            stream::iter(encode_rows(&table, schema)?.into_iter().map(Ok)),
+            schema,
+            stream::iter(rows.into_iter().map(Ok)),
         )))
     }
 }
@@ -463,9 +559,16 @@ fn parameter(bytes: Option<&[u8]>, binary: bool, ty: &Type) -> PgWireResult<Scal
             }
             Type::BOOL => ScalarValue::Boolean(Some(fixed(1)?[0] != 0)),
             // Days since 2000-01-01, Postgres's epoch; Arrow counts from 1970.
-            Type::DATE => ScalarValue::Date32(Some(
-                i32::from_be_bytes(fixed(4)?.try_into().unwrap()) + 10_957,
-            )),
+            Type::DATE => {
+                let days = i32::from_be_bytes(fixed(4)?.try_into().unwrap());
+                let day = days
+                    .checked_add(10_957)
+                    .filter(|d| crate::dates::checked_date_from_day(*d).is_some())
+                    .ok_or_else(|| {
+                        user_error("22008", "date parameter out of range (years 1–9999)".into())
+                    })?;
+                ScalarValue::Date32(Some(day))
+            }
             _ => ScalarValue::Utf8(Some(
                 String::from_utf8(b.to_vec()).map_err(|_| bad("text"))?,
             )),
@@ -506,10 +609,11 @@ impl SimpleQueryHandler for PgService {
         if query.trim().trim_end_matches(';').trim().is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
+        let conn = Self::who(client)?;
+        self.one_statement(&conn, query)?;
         if let Some(resp) = set_as_of(client, query) {
             return Ok(vec![resp?]);
         }
-        let conn = Self::who(client)?;
         Ok(vec![
             self.answer(&conn, query, Vec::new(), &Format::UnifiedText)
                 .await?,
@@ -537,10 +641,11 @@ impl ExtendedQueryHandler for PgService {
         C::PortalStore: PortalStore<Statement = Self::Statement>,
     {
         let sql = &portal.statement.statement;
+        let conn = Self::who(client)?;
+        self.one_statement(&conn, sql)?;
         if let Some(resp) = set_as_of(client, sql) {
             return resp;
         }
-        let conn = Self::who(client)?;
         // Parameter types: the client's where it declared them, else what
         // the plan infers.
         let declared = &portal.statement.parameter_types;

@@ -90,6 +90,22 @@ impl Table {
     }
 }
 
+/// Only an analyst's cast makes a date outside years 1–9999: a result
+/// holding one is an error, as Postgres answers "date out of range".
+pub fn check_dates(a: &dyn Array) -> Result<()> {
+    let Some(arr) = a.as_any().downcast_ref::<Date32Array>() else {
+        return Ok(());
+    };
+    if let Some(v) = arr
+        .iter()
+        .flatten()
+        .find(|v| crate::dates::checked_date_from_day(*v).is_none())
+    {
+        anyhow::bail!("date out of range: day {v} from 1970-01-01 is outside years 1–9999");
+    }
+    Ok(())
+}
+
 fn column_cells(a: &dyn Array) -> Result<Vec<Cell>> {
     macro_rules! each {
         ($ty:ty, $f:expr) => {{
@@ -113,9 +129,12 @@ fn column_cells(a: &dyn Array) -> Result<Vec<Cell>> {
         DataType::UInt32 => each!(UInt32Array, |v: u32| Cell::Int(v as i64)),
         DataType::Float64 => each!(Float64Array, Cell::Float),
         DataType::Boolean => each!(BooleanArray, Cell::Bool),
-        DataType::Date32 => each!(Date32Array, |v: i32| {
-            Cell::Date(crate::dates::date_from_day(v))
-        }),
+        DataType::Date32 => {
+            check_dates(a)?;
+            each!(Date32Array, |v: i32| Cell::Date(
+                crate::dates::date_from_day(v)
+            ))
+        }
         _ => {
             // Anything else is shown as Arrow prints it.
             let casted = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;

@@ -60,14 +60,15 @@ fn downcast<'a, T: 'static>(a: &'a ArrayRef, name: &str) -> Result<&'a T> {
         .ok_or_else(|| DataFusionError::Internal(format!("{name}: unexpected argument type")))
 }
 
-fn micros_to_time(us: i64) -> NaiveDateTime {
-    DateTime::from_timestamp_micros(us)
-        .map(|t| t.naive_utc())
-        .unwrap_or_default()
+/// The instant of a microsecond timestamp; `None` outside what chrono
+/// represents (an analyst's cast of an extreme integer).
+fn micros_to_time(us: i64) -> Option<NaiveDateTime> {
+    DateTime::from_timestamp_micros(us).map(|t| t.naive_utc())
 }
 
-fn time_to_micros(t: NaiveDateTime) -> i64 {
-    t.and_utc().timestamp_micros()
+/// Within years 1–9999 (all the calendar returns) this cannot overflow.
+fn time_to_micros(t: NaiveDateTime) -> Option<i64> {
+    Some(t.and_utc().timestamp_micros())
 }
 
 /// Builds the calendar functions over one calendar.
@@ -88,7 +89,7 @@ pub fn calendar_udfs(cal: Arc<Calendar>) -> Vec<ScalarUDF> {
                 .iter()
                 .zip(n.iter())
                 .map(|(d, n)| match (d, n) {
-                    (Some(d), Some(n)) if n >= 0 => Some(c.wd_add_days(d, n as u32)),
+                    (Some(d), Some(n)) if n >= 0 => c.wd_add_days(d, n as u64),
                     _ => None,
                 })
                 .collect();
@@ -109,7 +110,7 @@ pub fn calendar_udfs(cal: Arc<Calendar>) -> Vec<ScalarUDF> {
             let r: Int64Array = x
                 .iter()
                 .zip(y.iter())
-                .map(|(x, y)| Some(c.wd_between_days(x?, y?)))
+                .map(|(x, y)| c.wd_between_days(x?, y?))
                 .collect();
             finish(args, Arc::new(r))
         }),
@@ -128,10 +129,7 @@ pub fn calendar_udfs(cal: Arc<Calendar>) -> Vec<ScalarUDF> {
             let r: Date32Array = d
                 .iter()
                 .zip(n.iter())
-                .map(|(d, n)| {
-                    let date = crate::dates::date_from_day(d?);
-                    Some(crate::dates::day_number(c.cal_deadline(date, n?)))
-                })
+                .map(|(d, n)| c.cal_deadline_days(d?, n?))
                 .collect();
             finish(args, Arc::new(r))
         }),
@@ -150,7 +148,7 @@ pub fn calendar_udfs(cal: Arc<Calendar>) -> Vec<ScalarUDF> {
             let r: TimestampMicrosecondArray = t
                 .iter()
                 .zip(s.iter())
-                .map(|(t, s)| Some(time_to_micros(c.wh_add(micros_to_time(t?), s?))))
+                .map(|(t, s)| time_to_micros(c.try_wh_add(micros_to_time(t?)?, s?)?))
                 .collect();
             finish(args, Arc::new(r))
         }),
@@ -169,7 +167,7 @@ pub fn calendar_udfs(cal: Arc<Calendar>) -> Vec<ScalarUDF> {
             let r: Int64Array = x
                 .iter()
                 .zip(y.iter())
-                .map(|(x, y)| Some(c.wh_between(micros_to_time(x?), micros_to_time(y?))))
+                .map(|(x, y)| c.try_wh_between(micros_to_time(x?)?, micros_to_time(y?)?))
                 .collect();
             finish(args, Arc::new(r))
         }),

@@ -452,3 +452,34 @@ fn requester_identity_is_pseudonymized_with_the_key() {
         ]
     );
 }
+
+#[test]
+fn extract_files_must_be_regular_files_inside_the_extract_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("store")).unwrap();
+    ingest(
+        &store,
+        &write_extract(&tmp.path().join("a"), "2026-01-31", &[("units.csv", UNITS)]),
+    )
+    .unwrap();
+    // A table file linked to a file outside the folder (a real CSV of
+    // the right shape, so that only the link can be why it is refused).
+    let outside = tmp.path().join("outside.csv");
+    std::fs::write(&outside, UNITS).unwrap();
+    let d = write_extract(&tmp.path().join("b"), "2026-02-28", &[]);
+    std::os::unix::fs::symlink(&outside, d.join("units.csv")).unwrap();
+    expect_rejected(&store, &d, "symbolic link");
+    // A link to /etc/passwd, the manifest as a link, a folder under a
+    // table's name: all refused the same way.
+    let d = write_extract(&tmp.path().join("c"), "2026-02-28", &[]);
+    std::os::unix::fs::symlink("/etc/passwd", d.join("cases.csv")).unwrap();
+    expect_rejected(&store, &d, "symbolic link");
+    let d = tmp.path().join("d").join("2026-02-28");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(&outside, r#"{"extract_date": "2026-02-28"}"#).unwrap();
+    std::os::unix::fs::symlink(&outside, d.join("manifest.json")).unwrap();
+    expect_rejected(&store, &d, "symbolic link");
+    let d = write_extract(&tmp.path().join("e"), "2026-02-28", &[]);
+    std::fs::create_dir(d.join("units.csv")).unwrap();
+    expect_rejected(&store, &d, "not a regular file");
+}

@@ -44,9 +44,25 @@ fn psql(port: u16, user: &str, password: &str, sql: &str) -> Output {
 /// A server with the small store, an analyst `lan` and the Postgres port:
 /// the process, the port, lan's password and the audit log's path.
 fn start_server(dir: &std::path::Path) -> (Killed, u16, String, std::path::PathBuf) {
+    let s = start(dir, &[("lan", Role::Analyst)], &[]);
+    (s.process, s.pg, s.passwords[0].clone(), s.audit)
+}
+
+struct Server {
+    process: Killed,
+    pg: u16,
+    passwords: Vec<String>,
+    audit: std::path::PathBuf,
+}
+
+/// A server with the small store, the given users and `extra` arguments.
+fn start(dir: &std::path::Path, users: &[(&str, Role)], extra: &[&str]) -> Server {
     small_store_with_content(dir);
-    let users = dir.join("users.toml");
-    let (password, _) = UsersFile::add_user(&users, "lan", Role::Analyst).unwrap();
+    let file = dir.join("users.toml");
+    let passwords = users
+        .iter()
+        .map(|(name, role)| UsersFile::add_user(&file, name, *role).unwrap().0)
+        .collect();
     let audit = dir.join("audit.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args([
@@ -59,17 +75,18 @@ fn start_server(dir: &std::path::Path) -> (Killed, u16, String, std::path::PathB
         ])
         .arg(dir.join("store"))
         .arg("--users")
-        .arg(&users)
+        .arg(&file)
         .arg("--audit-log")
         .arg(&audit)
+        .args(extra)
         .current_dir(dir)
         .env("VIGIL_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let server = Killed(child);
-    let port: u16 = loop {
+    let process = Killed(child);
+    let pg: u16 = loop {
         let line = lines
             .next()
             .expect("the server prints the Postgres port")
@@ -79,7 +96,12 @@ fn start_server(dir: &std::path::Path) -> (Killed, u16, String, std::path::PathB
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    (server, port, password, audit)
+    Server {
+        process,
+        pg,
+        passwords,
+        audit,
+    }
 }
 
 /// Whether a client program is there; a failure when CI requires it.
@@ -279,4 +301,233 @@ fn jdbc_lists_tables_binds_parameters_and_is_refused_writes() {
     );
     let log = std::fs::read_to_string(&audit).unwrap();
     assert!(log.contains("case_type = $1"), "{log}");
+}
+
+/// A bare Postgres frontend, to send what a hostile client would: messages
+/// out of order, binary parameters, concurrent logins.
+struct Raw(std::net::TcpStream);
+
+/// A backend message: its type and body.
+type Msg = (u8, Vec<u8>);
+
+impl Raw {
+    fn connect(port: u16) -> Raw {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        Raw(s)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        // The server may already have closed: that is an answer too.
+        self.0.write_all(bytes).ok();
+    }
+
+    fn send(&mut self, tag: u8, body: &[u8]) {
+        let mut m = vec![tag];
+        m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        m.extend_from_slice(body);
+        self.write(&m);
+    }
+
+    fn startup(&mut self, user: &str) {
+        let mut body = 196_608i32.to_be_bytes().to_vec();
+        for kv in ["user", user, "database", "vigil"] {
+            body.extend_from_slice(kv.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut m = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        m.extend_from_slice(&body);
+        self.write(&m);
+    }
+
+    /// The next message; `None` when the server closed the connection.
+    fn read(&mut self) -> Option<Msg> {
+        use std::io::Read;
+        let mut head = [0u8; 5];
+        self.0.read_exact(&mut head).ok()?;
+        let len = i32::from_be_bytes(head[1..5].try_into().unwrap()) as usize;
+        let mut body = vec![0u8; len - 4];
+        self.0.read_exact(&mut body).ok()?;
+        Some((head[0], body))
+    }
+
+    /// Messages up to ReadyForQuery (included) or the connection's end.
+    fn until_ready(&mut self) -> Vec<Msg> {
+        let mut out = Vec::new();
+        while let Some(m) = self.read() {
+            let ready = m.0 == b'Z';
+            out.push(m);
+            if ready {
+                break;
+            }
+        }
+        out
+    }
+
+    fn password(&mut self, pw: &str) {
+        let mut body = pw.as_bytes().to_vec();
+        body.push(0);
+        self.send(b'p', &body);
+    }
+
+    /// Startup and password: `Ok` once ready for queries, else the error.
+    fn login(port: u16, user: &str, pw: &str) -> Result<Raw, String> {
+        let mut c = Raw::connect(port);
+        c.startup(user);
+        match c.read() {
+            Some((b'R', body)) if body == 3i32.to_be_bytes() => {}
+            other => return Err(format!("no password request: {other:?}")),
+        }
+        c.password(pw);
+        let msgs = c.until_ready();
+        match error_of(&msgs) {
+            Some(e) => Err(e),
+            None if msgs.last().is_some_and(|m| m.0 == b'Z') => Ok(c),
+            None => Err("closed".into()),
+        }
+    }
+
+    fn query(&mut self, sql: &str) -> Vec<Msg> {
+        let mut body = sql.as_bytes().to_vec();
+        body.push(0);
+        self.send(b'Q', &body);
+        self.until_ready()
+    }
+}
+
+/// `CODE: message` of the first ErrorResponse.
+fn error_of(msgs: &[Msg]) -> Option<String> {
+    let body = &msgs.iter().find(|m| m.0 == b'E')?.1;
+    let mut code = String::new();
+    let mut message = String::new();
+    for field in body.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let text = String::from_utf8_lossy(&field[1..]).to_string();
+        match field[0] {
+            b'C' => code = text,
+            b'M' => message = text,
+            _ => {}
+        }
+    }
+    Some(format!("{code}: {message}"))
+}
+
+/// The text of every field of every DataRow.
+fn values(msgs: &[Msg]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, body) in msgs.iter().filter(|m| m.0 == b'D') {
+        let n = i16::from_be_bytes(body[0..2].try_into().unwrap());
+        let mut at = 2;
+        for _ in 0..n {
+            let len = i32::from_be_bytes(body[at..at + 4].try_into().unwrap());
+            at += 4;
+            if len >= 0 {
+                out.push(String::from_utf8_lossy(&body[at..at + len as usize]).to_string());
+                at += len as usize;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_postgres_port_holds_against_hostile_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[("lan", Role::Analyst), ("ins", Role::Inspectorate)],
+        &["--login-failures", "3"],
+    );
+    let (port, lan, ins) = (server.pg, &server.passwords[0], &server.passwords[1]);
+
+    // An SSLRequest without TLS configured is answered 'N', then the
+    // startup goes on in plain text.
+    let mut c = Raw::connect(port);
+    let mut ssl = 8i32.to_be_bytes().to_vec();
+    ssl.extend_from_slice(&80_877_103i32.to_be_bytes());
+    c.write(&ssl);
+    let mut answer = [0u8; 1];
+    std::io::Read::read_exact(&mut c.0, &mut answer).unwrap();
+    assert_eq!(&answer, b"N");
+
+    // A query before the password ends the connection with no answer.
+    let mut c = Raw::connect(port);
+    c.startup("lan");
+    assert_eq!(c.read().unwrap().0, b'R');
+    let msgs = c.query("SELECT count(*) FROM cases");
+    assert!(values(&msgs).is_empty(), "{msgs:?}");
+    assert!(error_of(&msgs).unwrap().starts_with("08P01"), "{msgs:?}");
+    assert!(c.read().is_none(), "closed");
+
+    // A password with no startup logs nobody in.
+    let mut c = Raw::connect(port);
+    c.password(lan);
+    let msgs = c.query("SELECT count(*) FROM cases");
+    assert!(values(&msgs).is_empty(), "{msgs:?}");
+
+    // Extreme dates answer errors and the connection goes on: a cast and a
+    // binary DATE parameter of 0x7fffffff over the extended protocol.
+    let mut c = Raw::login(port, "lan", lan).unwrap();
+    let e = error_of(&c.query("SELECT cast(2147483647 AS date)")).unwrap();
+    assert!(e.starts_with("22008") && e.contains("out of range"), "{e}");
+    let mut parse = b"\0SELECT $1 AS d\0".to_vec();
+    parse.extend_from_slice(&1i16.to_be_bytes());
+    parse.extend_from_slice(&1082i32.to_be_bytes()); // date
+    c.send(b'P', &parse);
+    let mut bind = b"\0\0".to_vec();
+    bind.extend_from_slice(&1i16.to_be_bytes());
+    bind.extend_from_slice(&1i16.to_be_bytes()); // binary
+    bind.extend_from_slice(&1i16.to_be_bytes());
+    bind.extend_from_slice(&4i32.to_be_bytes());
+    bind.extend_from_slice(&0x7fff_ffffi32.to_be_bytes());
+    bind.extend_from_slice(&0i16.to_be_bytes());
+    c.send(b'B', &bind);
+    c.send(b'E', b"\0\0\0\0\0");
+    c.send(b'S', b"");
+    let e = error_of(&c.until_ready()).unwrap();
+    assert!(e.starts_with("22008"), "{e}");
+    assert_eq!(
+        values(&c.query("SELECT 41 + 1")),
+        ["42"],
+        "the connection survives"
+    );
+    // Several statements in one text are refused, a session command first too.
+    let e = error_of(&c.query("SET application_name = 'x'; SELECT 1")).unwrap();
+    assert!(e.contains("2 statements"), "{e}");
+
+    // Concurrent logins as different users never share a role: the
+    // analyst never sees denunciation content, the inspectorate always
+    // does, a wrong password never gets in.
+    let sql = "SELECT coalesce(content_summary, '(hidden)') FROM cases WHERE case_id = 'T1'";
+    let threads: Vec<_> = (0..9)
+        .map(|i| {
+            let (lan, ins) = (lan.clone(), ins.clone());
+            std::thread::spawn(move || match i % 3 {
+                0 => values(&Raw::login(port, "lan", &lan).unwrap().query(sql)),
+                1 => values(&Raw::login(port, "ins", &ins).unwrap().query(sql)),
+                _ => vec![Raw::login(port, "ins", "wrong").err().unwrap()],
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        let v = t.join().unwrap();
+        match i % 3 {
+            0 => assert_eq!(v, ["(hidden)"]),
+            1 => assert_ne!(v, ["(hidden)"], "{v:?}"),
+            _ => assert!(v[0].starts_with("28P01"), "{v:?}"),
+        }
+    }
+
+    // Past three failures the user is locked, the right password too.
+    let mut e = String::new();
+    for _ in 0..4 {
+        e = Raw::login(port, "lan", "wrong").err().unwrap();
+    }
+    assert!(e.starts_with("28P01"), "{e}");
+    let e = Raw::login(port, "lan", lan).err().unwrap();
+    assert!(e.contains("too many failed logins"), "{e}");
+    let log = std::fs::read_to_string(&server.audit).unwrap();
+    assert!(log.contains("\"outcome\":\"throttled\""), "{log}");
 }

@@ -53,7 +53,10 @@ fn setup(with_users: bool) -> Setup {
     let security = Security {
         auth: with_users.then(|| Arc::new(Auth::new(UsersFile::load(&users).unwrap()))),
         guard: Some(Arc::new(Guard::new(engine.clone(), limits()).unwrap())),
-        audit: Some(Arc::new(vigil::audit::AuditLog::new(&audit, 1 << 20))),
+        audit: Some(Arc::new(vigil::audit::AuditLog::new(
+            &audit,
+            vigil::audit::Retention::default(),
+        ))),
     };
     let state = AppState::secured(engine, Catalog::load(None, None).unwrap(), security).unwrap();
     Setup {
@@ -328,4 +331,190 @@ async fn an_open_server_gives_sql_the_analyst_view_only() {
     let console = send(&s.state, get("/sql", None)).await;
     assert_eq!(console.status, StatusCode::OK);
     assert!(console.body.contains("league_table"));
+}
+
+#[tokio::test]
+async fn redirects_stay_on_this_site_after_decoding() {
+    let s = setup(true);
+    for back in [
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "//evil.example",
+        "/%5Cevil.example",
+        "https://evil.example",
+        "%09//evil.example",
+    ] {
+        let r = send(&s.state, get(&format!("/lang/en?back={back}"), None)).await;
+        assert_eq!(r.headers[header::LOCATION], "/", "back={back}");
+    }
+    let ok = send(
+        &s.state,
+        get("/lang/en?back=/d/league%3Fperiod%3D2026", None),
+    )
+    .await;
+    assert_eq!(ok.headers[header::LOCATION], "/d/league?period=2026");
+    let pw = s.password(Role::Analyst).to_string();
+    let req = Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "name=analyst&password={pw}&next=/%09/evil.example"
+        )))
+        .unwrap();
+    let r = send(&s.state, req).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[header::LOCATION], "/");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_browser_security_headers() {
+    let s = setup(true);
+    let token = s.token(Role::Admin).to_string();
+    for (uri, auth) in [
+        ("/login", None),
+        ("/d/league", Some(token.as_str())),
+        ("/static/app.js", None),
+        ("/no/such/page", Some(token.as_str())),
+    ] {
+        let r = send(&s.state, get(uri, auth)).await;
+        let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'")
+                && csp.contains("frame-ancestors 'none'")
+                && !csp.contains("unsafe-inline"),
+            "{uri}: {csp}"
+        );
+        assert_eq!(
+            r.headers[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff",
+            "{uri}"
+        );
+        assert_eq!(r.headers[header::X_FRAME_OPTIONS], "DENY", "{uri}");
+        assert_eq!(r.headers[header::REFERRER_POLICY], "same-origin", "{uri}");
+    }
+    // The pages carry nothing the policy would block.
+    let page = send(&s.state, get("/d/league", Some(&token))).await.body;
+    for inline in ["onclick=", "onchange=", "style=\"", "<style", "<script>"] {
+        assert!(!page.contains(inline), "inline {inline} in the league page");
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_lock_the_user_with_429_and_are_audited() {
+    let s = setup(true);
+    let pw = s.password(Role::Analyst).to_string();
+    for _ in 0..5 {
+        let r = send(&s.state, login("analyst", "wrong")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = send(&s.state, login("analyst", "wrong")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "the sixth failure sets the lock"
+    );
+    // Locked: the right password too is refused before any hashing.
+    let started = std::time::Instant::now();
+    let r = send(&s.state, login("analyst", &pw)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(started.elapsed() < std::time::Duration::from_millis(20));
+    let wait: u64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    // Another user is not locked by it.
+    let other = s.password(Role::Inspectorate).to_string();
+    assert_eq!(
+        send(&s.state, login("inspectorate", &other)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let log = audit_lines(&s.audit);
+    let outcomes: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|l| l["action"] == "login")
+        .map(|l| (l["user"].as_str().unwrap(), l["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == ("analyst", "wrong"))
+            .count(),
+        6
+    );
+    assert!(outcomes.contains(&("analyst", "throttled")));
+    assert!(outcomes.contains(&("inspectorate", "ok")));
+}
+
+#[tokio::test]
+async fn an_unknown_user_costs_what_a_known_one_does() {
+    let s = setup(true);
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    // Alternating, three of each (under the lock threshold per name).
+    for i in 0..3 {
+        let t = std::time::Instant::now();
+        send(&s.state, login("analyst", &format!("wrong{i}"))).await;
+        known.push(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        send(&s.state, login(&format!("nobody{i}"), "wrong")).await;
+        unknown.push(t.elapsed().as_secs_f64());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[1]
+    };
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    // argon2 dominates both; without the dummy hash the unknown name is
+    // answered about thirty times faster.
+    assert!(
+        u > k / 3.0 && u < k * 3.0,
+        "known {k:.4} s, unknown {u:.4} s"
+    );
+}
+
+#[tokio::test]
+async fn explain_names_no_file_and_errors_of_casts_are_the_callers() {
+    let s = setup(true);
+    let token = s.token(Role::Analyst).to_string();
+    let r = send(
+        &s.state,
+        sql("EXPLAIN SELECT count(*) FROM cases", Some(&token), "json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("DataSourceExec"), "{}", r.body);
+    for hidden in [".parquet", "_history", "_facts", "/facts/", "store/"] {
+        assert!(!r.body.contains(hidden), "{hidden} in {}", r.body);
+    }
+    for q in [
+        "select cast(2147483647 as date)",
+        "select arrow_cast(9223372036854775807, 'Timestamp(Microsecond, None)')",
+        "select cast('x' as int)",
+    ] {
+        // Arrow carries any 64-bit timestamp as it is; text cannot show it.
+        let formats: &[&str] = if q.contains("Timestamp") {
+            &["json", "csv"]
+        } else {
+            &["json", "csv", "arrow"]
+        };
+        for format in formats {
+            let r = send(&s.state, sql(q, Some(&token), format)).await;
+            assert!(
+                r.status.is_client_error(),
+                "{q} ({format}): {} {}",
+                r.status,
+                r.body
+            );
+            assert!(r.body.contains("error"), "{q} ({format}): {}", r.body);
+        }
+    }
+    let log = audit_lines(&s.audit);
+    assert!(
+        log.iter()
+            .any(|l| l["what"] == "select cast(2147483647 as date)" && l["outcome"] == "failed"),
+        "the failure is audited as one"
+    );
 }

@@ -181,6 +181,7 @@ pub fn app(state: AppState) -> Router {
             security::require_login,
         ))
         .with_state(state)
+        .layer(axum::middleware::from_fn(security::security_headers))
         // Fastest: on two cores the compression is a visible share of a
         // cached page's cost, and the size gain of higher levels is small.
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
@@ -204,11 +205,16 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
     println!("vigil is serving on http://{local}/  (Ctrl-C stops it)");
     use std::io::Write;
     std::io::stdout().flush().ok();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            tokio::signal::ctrl_c().await.ok();
-        })
-        .await?;
+    // The client's address reaches the handlers: logins are throttled per
+    // address as well as per user.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        tokio::signal::ctrl_c().await.ok();
+    })
+    .await?;
     Ok(())
 }
 
@@ -764,6 +770,17 @@ async fn province_redirect(Path(code): Path<String>, Query(q): Query<PageQuery>)
     Redirect::to(&target)
 }
 
+/// A redirect target that stays on this site: a path, never `//host`,
+/// `/\\host` or a scheme. Browsers drop tabs, line breaks and other control
+/// characters from a `Location` before they read it (`/%09/evil.example`
+/// becomes `//evil.example`), so they are removed before the check, and
+/// the query string arrives here already percent-decoded.
+pub(crate) fn local_path(p: Option<String>) -> String {
+    p.map(|p| p.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
+        .unwrap_or_else(|| "/".into())
+}
+
 #[derive(Deserialize)]
 struct Back {
     back: Option<String>,
@@ -774,11 +791,7 @@ async fn set_language(Path(code): Path<String>, Query(b): Query<Back>) -> Respon
     let Some(lang) = Lang::parse(&code) else {
         return AppError::not_found(format!("no language '{code}' (vi or en)")).into_response();
     };
-    // Only a path on this site: never an open redirect.
-    let back = b
-        .back
-        .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
-        .unwrap_or_else(|| "/".into());
+    let back = local_path(b.back);
     let mut resp = Redirect::to(&back).into_response();
     let cookie = format!(
         "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",

@@ -16,9 +16,9 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{AppError, AppState, lang_of};
+use super::{AppError, AppState, lang_of, local_path};
 use crate::audit::Entry;
-use crate::auth::Principal;
+use crate::auth::{Principal, Refusal};
 use crate::i18n::t;
 use crate::sqlguard::{GuardError, Role};
 
@@ -36,6 +36,25 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
                 .map(String::from)
         })
         .next()
+}
+
+/// The client's address, when the server was started with connection
+/// info (the real server is; an in-process test request has none). A
+/// proxy's `X-Forwarded-For` is not trusted: anyone could send one.
+fn client_addr(ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// 429 with `Retry-After`, for a throttled login or token.
+fn too_many(wait: std::time::Duration, body: Response) -> Response {
+    let mut resp = body;
+    *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
+    );
+    resp
 }
 
 fn is_public(path: &str) -> bool {
@@ -85,7 +104,17 @@ pub async fn require_login(
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim);
             match bearer {
-                Some(token) => auth.token(token),
+                Some(token) => match auth.token(token, client_addr(req.extensions())) {
+                    Ok(p) => Some(p),
+                    Err(Refusal::Wrong) => None,
+                    Err(Refusal::Throttled(wait)) => {
+                        let body = axum::Json(serde_json::json!({
+                            "error": format!("too many bad tokens from this address; try again in {} s", wait.as_secs().max(1)),
+                            "status": 429,
+                        }));
+                        return too_many(wait, body.into_response());
+                    }
+                },
                 None => cookie(headers, SESSION_COOKIE).and_then(|s| auth.session(&s)),
             }
         }
@@ -142,14 +171,37 @@ pub async fn require_login(
     resp
 }
 
+/// What browsers may do with vigil's pages: run, style and show only what
+/// this site serves (no inline script or style, no other origin), never
+/// frame them, never guess a content type, and tell other sites nothing
+/// of the page a link was followed from.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds the browser security headers to every response.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    resp
+}
+
 #[derive(Deserialize, Default)]
 pub struct LoginQuery {
     next: Option<String>,
-}
-
-fn local_path(p: Option<String>) -> String {
-    p.filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
-        .unwrap_or_else(|| "/".into())
 }
 
 fn login_html(
@@ -197,14 +249,24 @@ pub struct LoginForm {
 pub async fn login_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ext: axum::http::Extensions,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let next = local_path(f.next);
-    let Some(auth) = &state.inner.auth else {
+    let Some(auth) = state.inner.auth.clone() else {
         return Ok(Redirect::to(&next).into_response());
     };
-    match auth.login(&f.name, &f.password) {
-        Some(p) => {
+    let addr = client_addr(&ext);
+    let started = Instant::now();
+    // argon2 is deliberately slow: off the async threads.
+    let (name, password) = (f.name.clone(), f.password);
+    let result = tokio::task::spawn_blocking(move || auth.login(&name, &password, addr))
+        .await
+        .map_err(anyhow::Error::from)?;
+    state.audit_login(&f.name, addr, "web", started, &result);
+    let auth = state.inner.auth.as_ref().expect("checked above");
+    match result {
+        Ok(p) => {
             let id = auth.open_session(p);
             let mut resp = Redirect::to(&next).into_response();
             resp.headers_mut().insert(
@@ -217,10 +279,17 @@ pub async fn login_submit(
             );
             Ok(resp)
         }
-        None => {
+        Err(Refusal::Wrong) => {
             let lang = lang_of(&headers);
             let html = login_html(&state, &headers, &next, Some(t(lang, "login_failed")))?;
             Ok((StatusCode::UNAUTHORIZED, Html(html)).into_response())
+        }
+        Err(Refusal::Throttled(wait)) => {
+            let lang = lang_of(&headers);
+            let message =
+                t(lang, "login_throttled").replace("{s}", &wait.as_secs().max(1).to_string());
+            let html = login_html(&state, &headers, &next, Some(message))?;
+            Ok(too_many(wait, Html(html).into_response()))
         }
     }
 }
@@ -287,8 +356,20 @@ pub async fn api_sql(
     } else {
         who.role
     };
+    if let Some(Err(full)) = state.inner.audit.as_ref().map(|a| a.room()) {
+        return AppError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: full,
+        }
+        .into_response();
+    }
     let started = Instant::now();
-    let result = guard.run(role, &req.sql, as_of).await;
+    let result = guard.run(role, &req.sql, as_of).await.and_then(|o| {
+        match crate::sqlguard::no_panic("encoding the result", || encode(&o, &format))? {
+            Ok(resp) => Ok((o, resp)),
+            Err(e) => Err(GuardError::Failed(format!("{e:#}"))),
+        }
+    });
     state.audit(&Entry::query(&who.name, role, &req.sql, started, &result));
     match result {
         Err(e) => (
@@ -296,15 +377,15 @@ pub async fn api_sql(
             axum::Json(serde_json::json!({"error": e.to_string(), "kind": e.kind(), "status": guard_status(&e).as_u16()})),
         )
             .into_response(),
-        Ok(o) => match encode(&o, &format) {
-            Ok(r) => r,
-            Err(e) => AppError::from(e).into_response(),
-        },
+        Ok((_, resp)) => resp,
     }
 }
 
 fn encode(o: &crate::sqlguard::Outcome, format: &str) -> anyhow::Result<Response> {
     let batch = datafusion::arrow::compute::concat_batches(&o.schema, &o.batches)?;
+    for c in batch.columns() {
+        crate::table::check_dates(c.as_ref())?;
+    }
     let headers = [
         ("x-vigil-rows", o.rows.to_string()),
         ("x-vigil-truncated", o.truncated.to_string()),
@@ -313,7 +394,7 @@ fn encode(o: &crate::sqlguard::Outcome, format: &str) -> anyhow::Result<Response
     let mut resp = match format {
         "csv" => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            crate::export::encode(&batch, crate::export::TableFormat::Csv).unwrap_or_default(),
+            crate::export::encode(&batch, crate::export::TableFormat::Csv)?,
         )
             .into_response(),
         "arrow" => {
@@ -392,6 +473,20 @@ impl AppState {
     pub(crate) fn audit(&self, e: &Entry) {
         if let Some(log) = &self.inner.audit {
             log.record(e);
+        }
+    }
+
+    fn audit_login(
+        &self,
+        name: &str,
+        addr: Option<std::net::IpAddr>,
+        door: &str,
+        started: Instant,
+        result: &Result<Principal, Refusal>,
+    ) {
+        if let Some(log) = &self.inner.audit {
+            let door = crate::audit::door(door, addr);
+            log.record(&Entry::login(name, &door, started, result));
         }
     }
 }

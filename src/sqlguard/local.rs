@@ -1,26 +1,10 @@
-//! The one guarded path for user SQL. Every place an analyst types SQL
-//! (`vigil sql`, `POST /api/sql`) goes through [`Guard::run`]:
-//!
-//! - the text is capped in length before it is parsed;
-//! - DataFusion's `SQLOptions` refuse DDL, DML and statements, so there is
-//!   no CREATE (EXTERNAL) TABLE, COPY, INSERT, DROP or SET; no URL or file
-//!   table exists (the context never enables them) and only a curated
-//!   catalog is registered, chosen by the caller's role;
-//! - the parser's recursion limit bounds deeply nested expressions;
-//! - execution runs on a runtime of its own (so dashboards keep their
-//!   threads), under a memory pool that makes operators spill or fail, with
-//!   a concurrency limit, a timeout that cancels the running plan, and a
-//!   cap on the rows returned.
-//!
-//! What each role may read (METHODOLOGY section 3.1 and the roles of the
-//! service): leadership reads the scores only; analysts the extract tables,
-//! stages and scores, with the content and result summaries of
-//! denunciations blanked; the inspectorate and admins everything. Nobody
-//! reads raw requester identity: it is never stored.
+//! The guarded path inside one process: per-role contexts, the checks
+//! every statement passes, execution under a memory pool, a timeout and a
+//! row cap, and EXPLAIN redacted.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
@@ -32,178 +16,53 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParserBuilder;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Semaphore};
 
+use super::policy::{Described, GuardError, Limits, Outcome, Role, TableList};
 use crate::scoring::{Engine, Period};
 
-/// Who is asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Leadership,
-    Inspectorate,
-    Analyst,
-    Admin,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "leadership" => Some(Role::Leadership),
-            "inspectorate" => Some(Role::Inspectorate),
-            "analyst" => Some(Role::Analyst),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Leadership => "leadership",
-            Role::Inspectorate => "inspectorate",
-            Role::Analyst => "analyst",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// The tables this role may query.
-    pub fn tables(self) -> &'static [&'static str] {
-        const SCORES: &[&str] = &[
-            "league_table",
-            "indicator_values",
-            "provinces",
-            "province_lineage",
-        ];
-        const ALL: &[&str] = &[
-            "league_table",
-            "indicator_values",
-            "provinces",
-            "province_lineage",
-            "units",
-            "reception_sessions",
-            "cases",
-            "case_events",
-            "officials",
-            "inspections",
-            "stages",
-            "entry_records",
-            "unit_province",
-            "extracts",
-            "quarantine",
-        ];
-        match self {
-            Role::Leadership => SCORES,
-            _ => ALL,
-        }
-    }
-
-    /// Whether denunciation summaries are visible.
-    pub fn sees_denunciation_content(self) -> bool {
-        matches!(self, Role::Inspectorate | Role::Admin)
-    }
-}
-
-/// The bounds of one query.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_sql_bytes: usize,
-    pub max_rows: usize,
-    pub timeout: Duration,
-    pub memory_bytes: usize,
-    pub max_concurrent: usize,
-    /// Parser recursion limit: how deeply expressions may nest.
-    pub max_depth: usize,
-    /// How many quarters and whole years back from the as-of date
-    /// `league_table` and `indicator_values` carry (each costs a scoring
-    /// run when the context is built).
-    pub score_quarters: usize,
-    pub score_years: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_sql_bytes: 64 * 1024,
-            max_rows: 100_000,
-            timeout: Duration::from_secs(30),
-            memory_bytes: 512 * 1024 * 1024,
-            max_concurrent: 2,
-            max_depth: 64,
-            score_quarters: 8,
-            score_years: 3,
-        }
-    }
-}
-
-/// Why a query was refused or stopped: every variant is the caller's to
-/// fix, with a message that says how.
-#[derive(Debug, thiserror::Error)]
-pub enum GuardError {
-    #[error("the SQL text is {0} bytes; the limit is {1}")]
-    TooLong(usize, usize),
-    #[error("only one read-only query (SELECT, WITH, EXPLAIN) is allowed: {0}")]
-    NotAllowed(String),
-    #[error("the query did not finish within {0:?} and was cancelled")]
-    Timeout(Duration),
-    #[error("the query was refused: {0}")]
-    Invalid(String),
-    #[error("the query failed: {0}")]
-    Failed(String),
-    #[error("the store cannot be queried: {0}")]
-    Unavailable(String),
-}
-
-impl GuardError {
-    /// A short machine-readable kind, for the audit log and APIs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            GuardError::TooLong(..) => "too_long",
-            GuardError::NotAllowed(_) => "not_allowed",
-            GuardError::Timeout(_) => "timeout",
-            GuardError::Invalid(_) => "invalid",
-            GuardError::Failed(_) => "failed",
-            GuardError::Unavailable(_) => "unavailable",
-        }
-    }
-}
-
-/// A finished query.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
-    pub rows: usize,
-    /// More rows existed than the cap allowed.
-    pub truncated: bool,
-    pub elapsed: Duration,
-    pub as_of: NaiveDate,
-}
-
-/// The guarded SQL service: contexts per (role, as-of), a runtime and a
-/// concurrency limit of its own.
-pub struct Guard {
+/// The in-process executor: contexts per (role, as-of, facts
+/// generation), a runtime and a concurrency limit of its own.
+pub(crate) struct Local {
     engine: Engine,
-    pub limits: Limits,
+    limits: Limits,
     /// Always `Some` until dropped (taken to shut it down without
     /// blocking, which a runtime dropped inside another would otherwise do).
     runtime: Option<tokio::runtime::Runtime>,
     slots: Arc<Semaphore>,
-    contexts: Mutex<HashMap<(Role, NaiveDate), Arc<SessionContext>>>,
+    contexts: Mutex<HashMap<ContextKey, Arc<SessionContext>>>,
 }
 
-impl Guard {
-    pub fn new(engine: Engine, limits: Limits) -> anyhow::Result<Guard> {
+/// A context is valid for one role, one as-of extract and one commit of
+/// the facts: a later ingest rewrites the files it read.
+type ContextKey = (Role, NaiveDate, u64);
+
+impl Local {
+    pub(crate) fn new(engine: Engine, limits: Limits) -> anyhow::Result<Local> {
+        // Planning and dropping very long expressions recurses deeply; the
+        // stack is reserved, not committed, until used.
+        Local::with_threads(engine, limits, 256 << 20, 512)
+    }
+
+    /// With thread stacks of `stack_bytes` and at most `blocking` threads
+    /// for file reads: a worker process, whose address space is capped,
+    /// reserves less (a stack overflow there ends the worker, not the
+    /// server).
+    pub(crate) fn with_threads(
+        engine: Engine,
+        limits: Limits,
+        stack_bytes: usize,
+        blocking: usize,
+    ) -> anyhow::Result<Local> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(limits.max_concurrent.clamp(1, 4))
+            .max_blocking_threads(blocking.max(1))
             .thread_name("vigil-sql")
-            // Planning and dropping very long expressions recurses deeply;
-            // the stack is reserved, not committed, until used.
-            .thread_stack_size(256 << 20)
+            .thread_stack_size(stack_bytes)
             .on_thread_start(lower_thread_priority)
             .enable_all()
             .build()?;
-        Ok(Guard {
+        Ok(Local {
             slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
             engine,
             limits,
@@ -218,17 +77,24 @@ impl Guard {
             .expect("the runtime lives as long as the guard")
     }
 
-    /// Forgets every context (after an ingest lands).
-    pub async fn clear(&self) {
+    pub(crate) async fn clear(&self) {
         self.contexts.lock().await.clear();
     }
 
-    /// The tables and columns a role sees, for the console and `\d`.
-    pub async fn catalog(
+    /// Builds (or finds) the context of a role and as-of.
+    pub(crate) async fn warm(
         &self,
         role: Role,
         as_of: Option<NaiveDate>,
-    ) -> Result<Vec<(String, Vec<(String, String)>)>, GuardError> {
+    ) -> Result<(), GuardError> {
+        self.context(role, as_of).await.map(|_| ())
+    }
+
+    pub(crate) async fn catalog(
+        &self,
+        role: Role,
+        as_of: Option<NaiveDate>,
+    ) -> Result<TableList, GuardError> {
         let (ctx, _) = self.context(role, as_of).await?;
         let mut out = Vec::new();
         for t in role.tables() {
@@ -258,8 +124,9 @@ impl Guard {
         let as_of = cat
             .effective_as_of(as_of)
             .ok_or_else(|| GuardError::Unavailable("no extract on or before that date".into()))?;
+        let key = (role, as_of, cat.facts.as_ref().map_or(0, |f| f.generation));
         let mut contexts = self.contexts.lock().await;
-        if let Some(c) = contexts.get(&(role, as_of)) {
+        if let Some(c) = contexts.get(&key) {
             return Ok((c.clone(), as_of));
         }
         let engine = self.engine.clone();
@@ -275,37 +142,21 @@ impl Guard {
         if contexts.len() >= 8 {
             contexts.clear();
         }
-        contexts.insert((role, as_of), built.clone());
+        contexts.insert(key, built.clone());
         Ok((built, as_of))
     }
 
-    /// Checks and runs one query for a role.
-    pub async fn run(
-        &self,
-        role: Role,
-        sql: &str,
-        as_of: Option<NaiveDate>,
-    ) -> Result<Outcome, GuardError> {
-        self.run_with(role, sql, as_of, Vec::new()).await
-    }
-
-    /// Checks a query and plans it without running it: the types of its
-    /// `$n` parameters (where they can be inferred) and of its result.
-    /// Postgres clients describe a statement before they bind it.
-    pub async fn describe(
+    pub(crate) async fn describe(
         &self,
         role: Role,
         sql: &str,
         as_of: Option<NaiveDate>,
     ) -> Result<Described, GuardError> {
-        if sql.len() > self.limits.max_sql_bytes {
-            return Err(GuardError::TooLong(sql.len(), self.limits.max_sql_bytes));
-        }
         let (ctx, _) = self.context(role, as_of).await?;
         let sql = sql.to_string();
         let max_depth = self.limits.max_depth;
         let task = self.rt().spawn(async move {
-            let df = plan(&ctx, &sql, max_depth).await?;
+            let (df, _) = plan(&ctx, &sql, max_depth).await?;
             let mut params: Vec<(String, Option<DataType>)> = df
                 .logical_plan()
                 .get_parameter_types()
@@ -326,20 +177,15 @@ impl Guard {
         }
     }
 
-    /// Checks and runs one query for a role, with values bound to its
-    /// `$1`, `$2`, … parameters (never pasted into the text).
-    pub async fn run_with(
+    pub(crate) async fn run_with(
         &self,
         role: Role,
         sql: &str,
         as_of: Option<NaiveDate>,
         params: Vec<ScalarValue>,
     ) -> Result<Outcome, GuardError> {
-        let started = Instant::now();
-        if sql.len() > self.limits.max_sql_bytes {
-            return Err(GuardError::TooLong(sql.len(), self.limits.max_sql_bytes));
-        }
         let (ctx, as_of) = self.context(role, as_of).await?;
+        let started = Instant::now();
         let _slot = self
             .slots
             .clone()
@@ -352,7 +198,7 @@ impl Guard {
         // Everything from parsing on runs on the SQL runtime's threads,
         // whose stacks are sized for it.
         let task = self.rt().spawn(async move {
-            let mut df = plan(&ctx, &sql, max_depth).await?;
+            let (mut df, explain) = plan(&ctx, &sql, max_depth).await?;
             if !params.is_empty() {
                 df = df
                     .with_param_values(params)
@@ -367,7 +213,10 @@ impl Guard {
             let mut rows = 0usize;
             let mut truncated = false;
             while let Some(b) = stream.next().await {
-                let b = b.map_err(|e| GuardError::Failed(e.to_string()))?;
+                let mut b = b.map_err(|e| GuardError::Failed(e.to_string()))?;
+                if explain {
+                    b = redact_batch(b)?;
+                }
                 if rows + b.num_rows() > max_rows {
                     batches.push(b.slice(0, max_rows - rows));
                     rows = max_rows;
@@ -400,25 +249,20 @@ impl Guard {
     }
 }
 
-/// A planned, not yet run, query.
-#[derive(Debug, Clone)]
-pub struct Described {
-    /// The type of each `$n` parameter, in order; `None` where the plan
-    /// does not tell.
-    pub params: Vec<Option<DataType>>,
-    pub schema: SchemaRef,
-}
-
 /// The checks every user query passes before anything runs: one statement
 /// within the nesting limit, then planning with DDL, DML and statements
 /// refused.
-async fn plan(ctx: &SessionContext, sql: &str, max_depth: usize) -> Result<DataFrame, GuardError> {
-    check_single_statement(sql, max_depth)?;
+async fn plan(
+    ctx: &SessionContext,
+    sql: &str,
+    max_depth: usize,
+) -> Result<(DataFrame, bool), GuardError> {
+    let explain = check_single_statement(sql, max_depth)?;
     let options = datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    ctx.sql_with_options(sql, options).await.map_err(|e| {
+    let df = ctx.sql_with_options(sql, options).await.map_err(|e| {
         let msg = e.to_string();
         if msg.contains("not supported")
             || msg.contains("DDL")
@@ -429,7 +273,8 @@ async fn plan(ctx: &SessionContext, sql: &str, max_depth: usize) -> Result<DataF
         } else {
             GuardError::Invalid(msg)
         }
-    })
+    })?;
+    Ok((df, explain))
 }
 
 /// One statement only, parsed with the recursion limit before any
@@ -448,7 +293,7 @@ fn lower_thread_priority() {
     }
 }
 
-fn check_single_statement(sql: &str, max_depth: usize) -> Result<(), GuardError> {
+fn check_single_statement(sql: &str, max_depth: usize) -> Result<bool, GuardError> {
     let statements = DFParserBuilder::new(sql)
         .with_recursion_limit(max_depth)
         .build()
@@ -464,6 +309,8 @@ fn check_single_statement(sql: &str, max_depth: usize) -> Result<(), GuardError>
     // kind first gives the same clear message whatever else is wrong.
     use datafusion::sql::parser::Statement as DF;
     use datafusion::sql::sqlparser::ast::Statement as SQL;
+    let explain = matches!(&statements[0], DF::Explain(_))
+        || matches!(&statements[0], DF::Statement(s) if matches!(s.as_ref(), SQL::Explain { .. }));
     let kind = match &statements[0] {
         DF::Statement(s) => match s.as_ref() {
             SQL::Query(_) | SQL::Explain { .. } => None,
@@ -483,11 +330,89 @@ fn check_single_statement(sql: &str, max_depth: usize) -> Result<(), GuardError>
     };
     match kind {
         Some(k) => Err(GuardError::NotAllowed(format!("{k} is not allowed"))),
-        None => Ok(()),
+        None => Ok(explain),
     }
 }
 
-impl Drop for Guard {
+/// An EXPLAIN as users see it: the plan's shape, not where the store
+/// keeps its files nor the names of the internal tables behind the views
+/// (`file_groups={…}`, `….parquet`, `*_history`, `*_facts`).
+fn redact_plan(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("file_groups={") {
+        out.push_str(&rest[..i]);
+        let body = &rest[i + "file_groups={".len()..];
+        let mut depth = 1;
+        let mut end = body.len();
+        for (j, c) in body.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = j + 1;
+                break;
+            }
+        }
+        out.push_str("file_groups={…}");
+        rest = &body[end..];
+    }
+    out.push_str(rest);
+    let is_sep = |c: char| c.is_whitespace() || ",[](){}=:\"'".contains(c);
+    let mut redacted = String::with_capacity(out.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, redacted: &mut String| {
+        let w = std::mem::take(word);
+        if w.contains(".parquet") || w.contains('/') && w.len() > 1 {
+            redacted.push('…');
+        } else {
+            // `case_facts_versions.version_from`: each dotted part on its own.
+            let parts: Vec<&str> = w
+                .split('.')
+                .map(|p| {
+                    if p.ends_with("_history") || p.contains("_facts") {
+                        "store"
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            redacted.push_str(&parts.join("."));
+        }
+    };
+    for c in out.chars() {
+        if is_sep(c) {
+            flush(&mut word, &mut redacted);
+            redacted.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut redacted);
+    redacted
+}
+
+/// Every text column of an EXPLAIN result redacted by [`redact_plan`].
+fn redact_batch(b: RecordBatch) -> Result<RecordBatch, GuardError> {
+    use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+    let columns: Vec<ArrayRef> = b
+        .columns()
+        .iter()
+        .map(|c| match c.as_any().downcast_ref::<StringArray>() {
+            Some(s) => Arc::new(
+                (0..s.len())
+                    .map(|i| (!s.is_null(i)).then(|| redact_plan(s.value(i))))
+                    .collect::<StringArray>(),
+            ) as ArrayRef,
+            None => c.clone(),
+        })
+        .collect();
+    RecordBatch::try_new(b.schema(), columns).map_err(|e| GuardError::Failed(e.to_string()))
+}
+
+impl Drop for Local {
     fn drop(&mut self) {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
@@ -564,4 +489,23 @@ async fn build_context(
     )
     .map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
     Ok(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plans_shown_to_users_name_no_file_and_no_internal_table() {
+        let plan = "DataSourceExec: file_groups={2 groups: [[store/facts/x/current/case_facts/all/2022.g16.parquet, b.parquet], [c.parquet]]}, projection=[version_from], file_type=parquet\n  TableScan: cases_history projection=[case_id]\nFilter: case_facts_versions.version_from <= 1";
+        let r = super::redact_plan(plan);
+        assert!(
+            !r.contains(".parquet") && !r.contains("_history") && !r.contains("facts/"),
+            "{r}"
+        );
+        assert!(
+            r.contains("DataSourceExec: file_groups={…}, projection=[version_from]"),
+            "{r}"
+        );
+        assert!(r.contains("TableScan: store projection=[case_id]"), "{r}");
+        assert!(r.contains("Filter: store.version_from <= 1"), "{r}");
+    }
 }
