@@ -298,8 +298,9 @@ fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
 
 impl FileIndex {
     /// Files of generations up to `committed`; with `stale`, collects the
-    /// others (superseded, or written by an ingest that never committed).
-    fn load(dir: &Path, committed: u64, mut stale: Option<&mut Vec<PathBuf>>) -> Result<FileIndex> {
+    /// others: superseded (with the file that superseded it) or written by
+    /// an ingest that never committed (with none).
+    fn load(dir: &Path, committed: u64, mut stale: Option<&mut Vec<Stale>>) -> Result<FileIndex> {
         let mut idx = FileIndex::default();
         for path in files_under(dir)? {
             let Ok(rel) = path.strip_prefix(dir) else {
@@ -310,14 +311,14 @@ impl FileIndex {
                 continue;
             };
             let superseded = if g > committed {
-                Some(path)
+                Some((path, None))
             } else {
                 match idx.files.get(slot) {
-                    Some((og, _)) if *og > g => Some(path),
+                    Some((og, newer)) if *og > g => Some((path, Some(newer.clone()))),
                     _ => idx
                         .files
-                        .insert(slot.to_string(), (g, path))
-                        .map(|(_, p)| p),
+                        .insert(slot.to_string(), (g, path.clone()))
+                        .map(|(_, old)| (old, Some(path))),
                 }
             };
             if let (Some(s), Some(old)) = (stale.as_deref_mut(), superseded) {
@@ -361,13 +362,32 @@ impl FileIndex {
 const CURRENT: &str = "current";
 const CLOSED: &str = "closed";
 
-/// Removes fact files no committed reader needs: those superseded by a
-/// later committed generation and those of generations never committed.
+/// A fact file no committed generation reads, and the file that
+/// superseded it (none: its generation was never committed).
+type Stale = (PathBuf, Option<PathBuf>);
+
+/// How long a superseded fact file stays after the file that replaced it
+/// was written: a reader that took the catalog just before that commit
+/// (a server building a context, an analyst's query of up to its timeout)
+/// still finds every file its catalog names.
+pub const SUPERSEDED_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Removes fact files no reader needs: those of generations never
+/// committed, and those superseded by a committed generation written more
+/// than [`SUPERSEDED_GRACE`] ago.
 pub fn remove_stale(dir: &Path, committed: u64) -> Result<()> {
     let mut stale = Vec::new();
     FileIndex::load(dir, committed, Some(&mut stale))?;
-    for p in stale {
-        fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+    let now = std::time::SystemTime::now();
+    let aged = |by: &Path| {
+        fs::metadata(by)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > SUPERSEDED_GRACE)
+    };
+    for (p, by) in stale {
+        if by.as_deref().is_none_or(aged) {
+            fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
     }
     Ok(())
 }
@@ -1360,13 +1380,21 @@ mod tests {
             names(idx.closed_after("case_facts", as_of("2025-12-31"))).len(),
             2
         );
-        assert_eq!(
-            names(stale),
-            [
-                "current/case_facts/01/2026.g1.parquet",
-                "current/case_facts/01/2026.g4.parquet"
-            ]
-        );
+        let superseded_by: Vec<(String, Option<String>)> = stale
+            .into_iter()
+            .map(|(p, by)| {
+                (
+                    names(vec![p]).remove(0),
+                    by.map(|b| names(vec![b]).remove(0)),
+                )
+            })
+            .collect();
+        assert_eq!(superseded_by.len(), 2);
+        assert!(superseded_by.contains(&(
+            "current/case_facts/01/2026.g1.parquet".into(),
+            Some("current/case_facts/01/2026.g3.parquet".into())
+        )));
+        assert!(superseded_by.contains(&("current/case_facts/01/2026.g4.parquet".into(), None)));
     }
 
     #[test]

@@ -196,3 +196,110 @@ pub fn register(ctx: &SessionContext, cal: Arc<Calendar>) {
         ctx.register_udf(f);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::RecordBatch;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::datasource::MemTable;
+
+    /// Every calendar function over the extreme values of every type it
+    /// takes (what an analyst's cast can make): no panic, no endless walk,
+    /// NULL where no date of years 1–9999 answers.
+    #[tokio::test]
+    async fn extreme_arguments_give_nulls_not_panics() {
+        use crate::dates::{MAX_DAY, MIN_DAY};
+        let days = [
+            i32::MIN,
+            MIN_DAY - 1,
+            MIN_DAY,
+            -1,
+            0,
+            20_000,
+            MAX_DAY,
+            MAX_DAY + 1,
+            i32::MAX,
+        ];
+        let ints = [i64::MIN, -1, 0, 1, 86_400, i64::MAX];
+        let micros = [i64::MIN, -1, 0, 1_780_000_000_000_000, i64::MAX];
+        let (mut d, mut n, mut t) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, day) in days.iter().enumerate() {
+            for (j, int) in ints.iter().enumerate() {
+                d.push(*day);
+                n.push(*int);
+                t.push(micros[(i + j) % micros.len()]);
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("d", DataType::Date32, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new("t", TIMESTAMP, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Date32Array::from(d)),
+                Arc::new(Int64Array::from(n)),
+                Arc::new(TimestampMicrosecondArray::from(t)),
+            ],
+        )
+        .unwrap();
+        let ctx = SessionContext::new();
+        register(&ctx, Arc::new(Calendar::bundled()));
+        ctx.register_table(
+            "x",
+            Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),
+        )
+        .unwrap();
+        let out = ctx
+            .sql(
+                "SELECT wd_add(d, n) AS a, wd_between(d, d) AS b, wd_between(arrow_cast(0, 'Date32'), d) AS c,
+                        cal_deadline(d, n) AS e, wh_add(t, n) AS f, wh_between(t, arrow_cast(0, 'Timestamp(Microsecond, None)')) AS g,
+                        wh_between(arrow_cast(0, 'Timestamp(Microsecond, None)'), t) AS h
+                 FROM x",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let rows: usize = out.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, days.len() * ints.len());
+        // Every date returned is a real one.
+        for b in &out {
+            for col in ["a", "e"] {
+                let a = b.column_by_name(col).unwrap();
+                let a = a.as_any().downcast_ref::<Date32Array>().unwrap();
+                for v in a.iter().flatten() {
+                    assert!((MIN_DAY..=MAX_DAY).contains(&v), "{col}: {v}");
+                }
+            }
+        }
+        // Out of range in, NULL out; in range still answers.
+        let one = |sql: &str| {
+            let ctx = ctx.clone();
+            let sql = sql.to_string();
+            async move {
+                let b = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+                ScalarValue::try_from_array(b[0].column(0), 0).unwrap()
+            }
+        };
+        assert!(
+            one("SELECT wd_add(arrow_cast(2147483647, 'Date32'), 1)")
+                .await
+                .is_null()
+        );
+        assert!(
+            one("SELECT wd_add(DATE '2026-01-01', 9223372036854775807)")
+                .await
+                .is_null()
+        );
+        assert!(
+            one("SELECT cal_deadline(DATE '2026-01-01', 9223372036854775807)")
+                .await
+                .is_null()
+        );
+        assert!(!one("SELECT wd_add(DATE '2026-01-01', 10)").await.is_null());
+    }
+}

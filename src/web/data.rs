@@ -258,6 +258,10 @@ pub struct Data {
     pages: Cache<String>,
     files: Cache<CachedFile>,
     evidence: Cache<crate::plan::Evidence>,
+    /// Raised each time an ingest is seen: a page or file computed from an
+    /// earlier catalog is not kept (its URL key says nothing of the
+    /// catalog it was computed from).
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// An encoded API answer: the same bytes for every request of its URL
@@ -280,7 +284,13 @@ impl Data {
             pages: Cache::new(MAX_RESULTS),
             files: Cache::new(MAX_RESULTS),
             evidence: Cache::new(MAX_PACKS),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Which catalog the caches hold (see [`Data::keep_page`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The store's catalog, re-read (and every cache emptied) when an
@@ -292,6 +302,7 @@ impl Data {
             .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
         let changed = *self.seen.lock().expect("lock") != stamp;
         if changed {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let fresh = Arc::new(self.engine.store.catalog()?);
             self.sessions.lock().await.clear();
             self.results.clear();
@@ -334,8 +345,12 @@ impl Data {
         self.pages.get(key)
     }
 
-    pub fn keep_page(&self, key: String, html: String) {
-        self.pages.keep(key, html);
+    /// Keeps a page computed since `epoch` was read, unless an ingest has
+    /// been seen meanwhile.
+    pub fn keep_page(&self, epoch: u64, key: String, html: String) {
+        if epoch == self.epoch() {
+            self.pages.keep(key, html);
+        }
     }
 
     /// An API answer kept under `key` (its URL).
@@ -343,8 +358,14 @@ impl Data {
         self.files.get(key)
     }
 
-    pub fn keep_file(&self, key: String, file: CachedFile) -> Arc<CachedFile> {
-        self.files.keep(key, file)
+    /// Keeps an answer computed since `epoch` was read, as
+    /// [`Data::keep_page`] does.
+    pub fn keep_file(&self, epoch: u64, key: String, file: CachedFile) -> Arc<CachedFile> {
+        if epoch == self.epoch() {
+            self.files.keep(key, file)
+        } else {
+            Arc::new(file)
+        }
     }
 
     /// The plan of a quarter, computed once per (quarter, capacity, as-of).

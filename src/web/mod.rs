@@ -553,6 +553,7 @@ async fn dashboard_page(
     if let Err(e) = state.inner.data.catalog().await {
         return Err(PageError(e.into(), lang));
     }
+    let epoch = state.inner.data.epoch();
     let key = format!("{}|{}", lang.code(), uri);
     if let Some(html) = state.inner.data.page(&key) {
         return Ok(Html(html.as_ref().clone()));
@@ -560,7 +561,7 @@ async fn dashboard_page(
     let html = render_dashboard(&state, &name, &q, lang, &uri)
         .await
         .map_err(|e| PageError(e, lang))?;
-    state.inner.data.keep_page(key, html.clone());
+    state.inner.data.keep_page(epoch, key, html.clone());
     Ok(Html(html))
 }
 
@@ -981,12 +982,13 @@ async fn scores_file(
     // Encoded once per URL until an ingest lands (the catalog check
     // empties the cache): the answer is the same for every reader.
     state.inner.data.catalog().await?;
+    let epoch = state.inner.data.epoch();
     let key = uri.to_string();
     let file = match state.inner.data.file(&key) {
         Some(f) => f,
         None => {
             let f = encode_scores(state, q, long).await?;
-            state.inner.data.keep_file(key, f)
+            state.inner.data.keep_file(epoch, key, f)
         }
     };
     let mut resp = (
