@@ -235,7 +235,9 @@ pub enum UsersAction {
     },
 }
 
-/// The bounds of the service: analyst queries, logins, the audit log.
+type TlsConfig = std::sync::Arc<tokio_rustls::rustls::ServerConfig>;
+
+/// The bounds of the service: analyst queries, logins, the audit log, TLS.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServiceArgs {
     /// The audit log of queries, exports and logins (JSON lines, rotated
@@ -259,6 +261,13 @@ pub struct ServiceArgs {
     /// Analyst queries run at once (one worker process each).
     #[arg(long, default_value_t = 2)]
     pub sql_workers: usize,
+    /// A PEM certificate (chain) for HTTPS and the Postgres port's TLS;
+    /// with --tls-key. The session cookie is then marked Secure.
+    #[arg(long, env = "VIGIL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key.
+    #[arg(long, env = "VIGIL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Failed logins allowed per user name and per client address before
     /// they are locked.
     #[arg(long, default_value_t = 5)]
@@ -299,6 +308,17 @@ impl ServiceArgs {
             keep_for: std::time::Duration::from_secs(self.audit_keep_days * 86_400),
             max_total_bytes: self.audit_max_mb << 20,
             ..crate::audit::Retention::default()
+        }
+    }
+
+    /// The TLS configurations (web, Postgres), when a certificate is given.
+    fn tls(&self) -> Result<Option<(TlsConfig, TlsConfig)>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some((
+                crate::tls::server_config(cert, key, crate::tls::ALPN_HTTP)?,
+                crate::tls::server_config(cert, key, crate::tls::ALPN_POSTGRES)?,
+            ))),
+            _ => Ok(None),
         }
     }
 
@@ -695,10 +715,16 @@ fn serve(
         )),
         _ => None,
     };
+    let tls = service.tls()?;
+    let (web_tls, pg_tls) = match tls {
+        Some((w, p)) => (Some(w), Some(p)),
+        None => (None, None),
+    };
     let security = crate::web::Security {
         auth,
         guard: Some(guard),
         audit: Some(audit),
+        secure_cookies: web_tls.is_some(),
     };
     let state = crate::web::AppState::secured(engine, catalog, security)?;
     runtime()?.block_on(async move {
@@ -712,7 +738,7 @@ fn serve(
                 listener.local_addr()?.ip(),
                 listener.local_addr()?.port()
             );
-            tokio::spawn(crate::pgserver::serve(listener, service));
+            tokio::spawn(crate::pgserver::serve(listener, service, pg_tls));
         }
         let addr = if fallback && std::net::TcpListener::bind(bind).is_err() {
             println!("{bind} is taken; choosing a free port");
@@ -720,7 +746,7 @@ fn serve(
         } else {
             bind
         };
-        crate::web::serve(state, addr).await
+        crate::web::serve(state, addr, web_tls).await
     })
 }
 

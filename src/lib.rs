@@ -26,6 +26,7 @@
 //! - [`sqlguard`]: the one guarded path for user SQL, per role, in worker
 //!   processes with capped memory in the server;
 //! - [`table`]: query results as rows of typed cells;
+//! - [`tls`]: HTTPS and the Postgres port's TLS, with rustls;
 //! - [`web`]: the web application and its JSON API;
 //! - [`cli`]: the command line.
 
@@ -51,5 +52,6 @@ pub mod scoring;
 pub mod sqlguard;
 pub mod store;
 pub mod table;
+pub mod tls;
 pub mod udf;
 pub mod web;

@@ -741,15 +741,23 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-/// Accepts Postgres connections on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, service: Arc<PgService>) {
+/// Accepts Postgres connections on `listener` until the process ends;
+/// with `tls`, an `SSLRequest` is answered `S` and the connection goes on
+/// encrypted (without, `N`: clients with `sslmode=require` then stop).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: Arc<PgService>,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) {
+    let acceptor = tls.map(pgwire::tokio::TlsAcceptor::from);
     loop {
         let Ok((socket, _)) = listener.accept().await else {
             continue;
         };
         let handlers = Handlers(service.clone());
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
                 tracing::warn!("postgres connection: {e}");
             }
         });

@@ -51,6 +51,7 @@ fn start_server(dir: &std::path::Path) -> (Killed, u16, String, std::path::PathB
 struct Server {
     process: Killed,
     pg: u16,
+    web: u16,
     passwords: Vec<String>,
     audit: std::path::PathBuf,
 }
@@ -95,10 +96,17 @@ fn start(dir: &std::path::Path, users: &[(&str, Role)], extra: &[&str]) -> Serve
             break rest.split_whitespace().next().unwrap().parse().unwrap();
         }
     };
+    let web: u16 = loop {
+        let line = lines.next().expect("the server prints its URL").unwrap();
+        if let Some((_, rest)) = line.split_once("://127.0.0.1:") {
+            break rest.split('/').next().unwrap().parse().unwrap();
+        }
+    };
     std::thread::spawn(move || for _ in lines {});
     Server {
         process,
         pg,
+        web,
         passwords,
         audit,
     }
@@ -530,4 +538,151 @@ fn the_postgres_port_holds_against_hostile_clients() {
     assert!(e.contains("too many failed logins"), "{e}");
     let log = std::fs::read_to_string(&server.audit).unwrap();
     assert!(log.contains("\"outcome\":\"throttled\""), "{log}");
+}
+
+/// A throwaway certificate for localhost and 127.0.0.1 (made with the
+/// openssl command, as an operator would), and its key.
+fn throwaway_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+#[test]
+fn tls_for_curl_psql_and_jdbc() {
+    if !have(
+        "psql",
+        "--version",
+        "VIGIL_REQUIRE_PSQL",
+        "postgresql-client",
+    ) || !have("openssl", "version", "VIGIL_REQUIRE_PSQL", "openssl")
+        || !have("curl", "--version", "VIGIL_REQUIRE_PSQL", "curl")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = throwaway_certificate(dir.path());
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let server = start(
+        dir.path(),
+        &[("lan", Role::Analyst)],
+        &["--tls-cert", &cert_s, "--tls-key", &key_s],
+    );
+    let (pg, web, password) = (server.pg, server.web, server.passwords[0].clone());
+
+    // HTTPS, verified against the certificate; the session cookie is Secure.
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-S", "--max-time", "60", "--cacert", &cert_s])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let health = curl(&[&format!("https://localhost:{web}/healthz")]);
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    let login = curl(&[
+        "-i",
+        "--data-urlencode",
+        "name=lan",
+        "--data-urlencode",
+        &format!("password={password}"),
+        &format!("https://localhost:{web}/login"),
+    ]);
+    let cookie = login
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: vigil_session=")
+        })
+        .unwrap_or_else(|| panic!("{login}"));
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    // Plain HTTP on the TLS port gets no page.
+    let plain = curl(&[&format!("http://127.0.0.1:{web}/healthz")]);
+    assert!(!plain.contains("\"status\":\"ok\""), "{plain}");
+
+    // psql with sslmode=require: the connection is encrypted.
+    let out = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={pg} user=lan dbname=vigil sslmode=require"
+        ))
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "SELECT count(*) FROM cases",
+            "-c",
+            "\\conninfo",
+        ])
+        .env("PGPASSWORD", &password)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with("2\n") && text.contains("SSL connection"),
+        "{text}"
+    );
+
+    // The JDBC driver with sslmode=require.
+    const JAR: &str = "/usr/share/java/postgresql.jar";
+    if std::path::Path::new(JAR).exists()
+        && have(
+            "java",
+            "-version",
+            "VIGIL_REQUIRE_JDBC",
+            "default-jre-headless",
+        )
+    {
+        let out = Command::new("java")
+            .args(["-cp", JAR])
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/jdbc/Probe.java"
+            ))
+            .args([&pg.to_string(), "lan", &password, "require"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("two: 2"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        assert!(
+            std::env::var("VIGIL_REQUIRE_JDBC").is_err(),
+            "VIGIL_REQUIRE_JDBC=1 but no JDBC driver"
+        );
+    }
+    drop(server.process);
 }

@@ -57,6 +57,7 @@ fn setup(with_users: bool) -> Setup {
             &audit,
             vigil::audit::Retention::default(),
         ))),
+        secure_cookies: false,
     };
     let state = AppState::secured(engine, Catalog::load(None, None).unwrap(), security).unwrap();
     Setup {

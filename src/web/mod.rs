@@ -49,12 +49,15 @@ pub struct Security {
     pub auth: Option<Arc<crate::auth::Auth>>,
     pub guard: Option<Arc<crate::sqlguard::Guard>>,
     pub audit: Option<Arc<crate::audit::AuditLog>>,
+    /// Served over HTTPS: the session cookie is marked `Secure`.
+    pub secure_cookies: bool,
 }
 
 struct Inner {
     auth: Option<Arc<crate::auth::Auth>>,
     guard: Option<Arc<crate::sqlguard::Guard>>,
     audit: Option<Arc<crate::audit::AuditLog>>,
+    secure_cookies: bool,
     data: Data,
     catalog: dashboards::Catalog,
     templates: minijinja::Environment<'static>,
@@ -90,6 +93,7 @@ impl AppState {
                 auth: security.auth,
                 guard: security.guard,
                 audit: security.audit,
+                secure_cookies: security.secure_cookies,
                 data: Data::new(engine),
                 catalog,
                 templates: env,
@@ -196,25 +200,62 @@ pub fn app(state: AppState) -> Router {
         )
 }
 
-/// Binds `addr`, prints the URL, and serves until Ctrl-C.
-pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
+/// The client's address, as the handlers see it (over plain TCP or TLS).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for ClientAddr
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> ClientAddr {
+        ClientAddr(*s.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for ClientAddr
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> ClientAddr {
+        ClientAddr(*s.remote_addr())
+    }
+}
+
+/// Binds `addr`, prints the URL, and serves until Ctrl-C; over HTTPS
+/// with `tls`.
+pub async fn serve(
+    state: AppState,
+    addr: SocketAddr,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
-    println!("vigil is serving on http://{local}/  (Ctrl-C stops it)");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("vigil is serving on {scheme}://{local}/  (Ctrl-C stops it)");
     use std::io::Write;
     std::io::stdout().flush().ok();
     // The client's address reaches the handlers: logins are throttled per
     // address as well as per user.
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    let service = app(state).into_make_service_with_connect_info::<ClientAddr>();
+    let stop = async {
         tokio::signal::ctrl_c().await.ok();
-    })
-    .await?;
+    };
+    match tls {
+        Some(config) => {
+            let listener = crate::tls::TlsListener::new(listener, config)?;
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stop)
+                .await?
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stop)
+                .await?
+        }
+    }
     Ok(())
 }
 

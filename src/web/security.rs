@@ -42,8 +42,8 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// info (the real server is; an in-process test request has none). A
 /// proxy's `X-Forwarded-For` is not trusted: anyone could send one.
 fn client_addr(ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
-    ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
+    ext.get::<axum::extract::ConnectInfo<super::ClientAddr>>()
+        .map(|c| c.0.0.ip())
 }
 
 /// 429 with `Retry-After`, for a throttled login or token.
@@ -269,10 +269,15 @@ pub async fn login_submit(
         Ok(p) => {
             let id = auth.open_session(p);
             let mut resp = Redirect::to(&next).into_response();
+            let secure = if state.inner.secure_cookies {
+                "; Secure"
+            } else {
+                ""
+            };
             resp.headers_mut().insert(
                 header::SET_COOKIE,
                 HeaderValue::from_str(&format!(
-                    "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                    "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
                     auth.session_lifetime.as_secs()
                 ))
                 .expect("ascii"),

@@ -4,7 +4,9 @@
 // parameter, and be refused a write. Prints one line per step for the Rust
 // test (tests/pg.rs) to check.
 //
-//   java -cp /usr/share/java/postgresql.jar tests/jdbc/Probe.java PORT USER PASSWORD
+//   java -cp /usr/share/java/postgresql.jar tests/jdbc/Probe.java PORT USER PASSWORD [require]
+//
+// With `require`, the connection must be encrypted (sslmode=require).
 import java.sql.Connection;
 import java.sql.DatabaseMetaData;
 import java.sql.DriverManager;
@@ -21,6 +23,9 @@ public class Probe {
         props.setProperty("password", args[2]);
         props.setProperty("connectTimeout", "20");
         props.setProperty("ApplicationName", "vigil-probe");
+        if (args.length > 3) {
+            props.setProperty("sslmode", args[3]);
+        }
         String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/vigil";
         try (Connection conn = DriverManager.getConnection(url, props)) {
             DatabaseMetaData md = conn.getMetaData();
