@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigil::auth::UsersFile;
@@ -17,54 +16,17 @@ use vigil::sqlguard::Role;
 
 use common::*;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
-/// One HTTP/1.1 request; the status and body.
-fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reply = Vec::new();
-    s.read_to_end(&mut reply).unwrap();
-    let reply = String::from_utf8_lossy(&reply).to_string();
-    let status = reply
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
 fn sql(port: u16, token: &str, q: &str) -> (u16, String) {
     let body = serde_json::json!({ "sql": q }).to_string();
-    http(port, "POST", "/api/sql", token, &body)
-}
-
-/// A field of `/proc/<pid>/status` in kB.
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    let bearer = format!("Bearer {token}");
+    let (status, _, body) = http(
+        port,
+        "POST",
+        "/api/sql",
+        &[("Authorization", &bearer)],
+        &body,
+    );
+    (status, body)
 }
 
 /// Processor time (clock ticks) of a process.
@@ -122,12 +84,7 @@ fn analyst_queries_cannot_take_the_servers_memory_or_processor() {
     let pid = child.id();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let _server = Killed(child);
-    let port: u16 = loop {
-        let line = lines.next().expect("the server prints its URL").unwrap();
-        if let Some(rest) = line.strip_prefix("vigil is serving on http://127.0.0.1:") {
-            break rest.split('/').next().unwrap().parse().unwrap();
-        }
-    };
+    let port = port_after(&mut lines, "serving on http://127.0.0.1:");
     std::thread::spawn(move || for _ in lines {});
 
     let (status, body) = sql(port, &token, "SELECT 1 AS one");
@@ -137,7 +94,7 @@ fn analyst_queries_cannot_take_the_servers_memory_or_processor() {
     let (status, body) = sql(port, &token, "SELECT length(repeat('x', 1000000000))");
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("more memory than the 1024 MiB"), "{body}");
-    let peak_mb = status_kb(pid, "VmHWM:") / 1024;
+    let peak_mb = proc_status_kb(pid, "VmHWM:") / 1024;
     assert!(peak_mb < 400, "the server's peak RSS is {peak_mb} MB");
     // A memory-hungry plan alike (a list of 10^8 numbers).
     let (status, body) = sql(
@@ -160,7 +117,7 @@ fn analyst_queries_cannot_take_the_servers_memory_or_processor() {
     });
     std::thread::sleep(Duration::from_secs(2));
     let started = Instant::now();
-    let (status, _) = http(port, "GET", "/healthz", &token, "");
+    let (status, _, _) = http(port, "GET", "/healthz", &[], "");
     assert_eq!(status, 200);
     assert!(started.elapsed() < Duration::from_secs(2), "healthz waited");
     let ((status, body), elapsed) = t.join().unwrap();
@@ -179,7 +136,7 @@ fn analyst_queries_cannot_take_the_servers_memory_or_processor() {
     }
     for w in workers(pid) {
         assert!(
-            status_kb(w, "VmSize:") <= 1024 * 1024,
+            proc_status_kb(w, "VmSize:") <= 1024 * 1024,
             "worker {w} over its bound"
         );
     }

@@ -4,56 +4,21 @@
 //! refreshed after each commit, the server's memory flat. The longer run
 //! with 64 readers is `bench/ingest_under_load.sh`.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
+use common::{Killed, port_after, proc_status_kb};
 
 const KEY: &str = "load-test-key-not-secret-0123456789";
 
-/// One HTTP/1.1 request: status, headers (lower-case names) and body;
-/// status 0 when the connection failed.
-fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, HashMap<String, String>, String) {
-    let mut reply = Vec::new();
-    let sent = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-        s.set_read_timeout(Some(Duration::from_secs(120)))?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
-        s.read_to_end(&mut reply)
-    });
-    if let Err(e) = sent {
-        return (0, HashMap::new(), e.to_string());
-    }
-    let reply = String::from_utf8_lossy(&reply).to_string();
-    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, body.to_string())
+fn get(port: u16, path: &str) -> (u16, std::collections::HashMap<String, String>, String) {
+    common::http(port, "GET", path, &[], "")
 }
 
 fn vigil() -> Command {
@@ -68,15 +33,6 @@ fn copy_dir(from: &Path, to: &Path) {
         let e = e.unwrap();
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// What every reader checks; failures are collected, not panicked, so
@@ -142,21 +98,16 @@ fn ingest_while_serving_under_load() {
     let pid = child.id();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let _server = Killed(child);
-    let port: u16 = loop {
-        let line = lines.next().expect("the server prints its URL").unwrap();
-        if let Some(rest) = line.strip_prefix("vigil is serving on http://127.0.0.1:") {
-            break rest.split('/').next().unwrap().parse().unwrap();
-        }
-    };
+    let port = port_after(&mut lines, "serving on http://127.0.0.1:");
     std::thread::spawn(move || for _ in lines {});
 
     // The committed extract dates, in order: extract n is dates[n - 1].
     let all_dates: Arc<Vec<String>> = Arc::new(dates.clone());
     let committed = Arc::new(AtomicUsize::new(base.len()));
     let league = "/api/league?period=2026-Q2";
-    let (status, _, body) = http(port, "GET", league, "");
+    let (status, _, body) = get(port, league);
     assert_eq!(status, 200, "{body}");
-    let (status, _, body) = http(port, "GET", "/d/league", "");
+    let (status, _, body) = get(port, "/d/league");
     assert_eq!(status, 200, "{body}");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -177,7 +128,7 @@ fn ingest_while_serving_under_load() {
                 // Between the two loads the committed count only grows.
                 let low = committed.load(Ordering::SeqCst);
                 let path = if i % 2 == 0 { league } else { "/d/league" };
-                let (status, headers, body) = http(port, "GET", path, "");
+                let (status, headers, body) = get(port, path);
                 let high = committed.load(Ordering::SeqCst) + 1; // one may be landing
                 tally.requests.fetch_add(1, Ordering::SeqCst);
                 if status >= 500 || status == 0 {
@@ -205,7 +156,7 @@ fn ingest_while_serving_under_load() {
                 .to_string();
             while !stop.load(Ordering::SeqCst) {
                 let low = committed.load(Ordering::SeqCst);
-                let (status, _, body) = http(port, "POST", "/api/sql", &q);
+                let (status, _, body) = common::http(port, "POST", "/api/sql", &[], &q);
                 let high = committed.load(Ordering::SeqCst) + 1;
                 tally.requests.fetch_add(1, Ordering::SeqCst);
                 if status != 200 {
@@ -223,7 +174,7 @@ fn ingest_while_serving_under_load() {
         }));
     }
 
-    let rss_start = rss_kb(pid);
+    let rss_start = proc_status_kb(pid, "VmRSS:");
     let mut rss = Vec::new();
     for d in rest {
         let dir = tmp.path().join("later").join(d);
@@ -244,7 +195,7 @@ fn ingest_while_serving_under_load() {
         // The caches follow the commit: the league answers as of it soon.
         let started = Instant::now();
         loop {
-            let (status, headers, _) = http(port, "GET", league, "");
+            let (status, headers, _) = get(port, league);
             if status == 200 && headers.get("x-vigil-as-of") == Some(d) {
                 break;
             }
@@ -255,7 +206,7 @@ fn ingest_while_serving_under_load() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        rss.push(rss_kb(pid));
+        rss.push(proc_status_kb(pid, "VmRSS:"));
     }
     stop.store(true, Ordering::SeqCst);
     for t in threads {

@@ -6,21 +6,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use vigil::auth::UsersFile;
 use vigil::sqlguard::Role;
 
 use common::*;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
 
 fn psql(port: u16, user: &str, password: &str, sql: &str) -> Output {
     Command::new("psql")

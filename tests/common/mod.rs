@@ -120,3 +120,82 @@ pub fn small_store_with_content(root: &Path) -> Store {
     ingest(&s, &dir).unwrap();
     s
 }
+
+/// A child process killed and reaped when dropped (a server under test).
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+/// The port a server prints after `prefix` on one of its output lines
+/// (`vigil is serving on http://127.0.0.1:` …), reading up to that line.
+pub fn port_after(lines: &mut impl Iterator<Item = std::io::Result<String>>, prefix: &str) -> u16 {
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the server never printed {prefix:?}"))
+            .unwrap();
+        if let Some(i) = line.find(prefix) {
+            let rest = &line[i + prefix.len()..];
+            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            return digits.parse().unwrap();
+        }
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection: the status, headers
+/// (lower-case names) and body; status 0 when the connection failed.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, std::collections::HashMap<String, String>, String) {
+    use std::io::{Read, Write};
+    let mut reply = Vec::new();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let sent = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(120)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        s.read_to_end(&mut reply)
+    });
+    if let Err(e) = sent {
+        return (0, Default::default(), e.to_string());
+    }
+    let reply = String::from_utf8_lossy(&reply).to_string();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+/// A field of `/proc/<pid>/status`, in kB (0 when the process is gone).
+pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
