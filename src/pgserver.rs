@@ -296,15 +296,7 @@ impl PgService {
             return Ok(());
         }
         let e = GuardError::NotAllowed(format!("{count} statements given"));
-        self.audit(&Entry {
-            user: &conn.user,
-            role: conn.role.name(),
-            action: "sql",
-            what: sql,
-            rows: None,
-            duration_ms: 0,
-            outcome: e.kind(),
-        });
+        self.audit_plain(conn, sql, Instant::now(), e.kind());
         Err(guard_error(&e))
     }
 
@@ -344,6 +336,20 @@ impl PgService {
         Ok(Conn { role, user, as_of })
     }
 
+    /// Audits a statement answered without the guard (a session command,
+    /// a refused multi-statement text).
+    fn audit_plain(&self, conn: &Conn, sql: &str, started: Instant, outcome: &str) {
+        self.audit(&Entry {
+            user: &conn.user,
+            role: conn.role.name(),
+            action: "sql",
+            what: sql,
+            rows: None,
+            duration_ms: started.elapsed().as_millis(),
+            outcome,
+        });
+    }
+
     fn audit(&self, entry: &Entry) {
         if let Some(log) = &self.audit {
             log.record(entry);
@@ -366,15 +372,7 @@ impl PgService {
         let started = Instant::now();
         if let Some(resp) = session_command(sql, conn.as_of) {
             let resp = resp?;
-            self.audit(&Entry {
-                user: &conn.user,
-                role: conn.role.name(),
-                action: "sql",
-                what: sql,
-                rows: None,
-                duration_ms: started.elapsed().as_millis(),
-                outcome: "session",
-            });
+            self.audit_plain(conn, sql, started, "session");
             return Ok(resp);
         }
         let result = self

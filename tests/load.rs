@@ -27,6 +27,22 @@ fn vigil() -> Command {
     c
 }
 
+/// `vigil ingest DIR --store STORE`, which must succeed.
+fn ingest(dir: &Path, store: &Path) {
+    let out = vigil()
+        .arg("ingest")
+        .arg(dir)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -73,18 +89,7 @@ fn ingest_while_serving_under_load() {
         copy_dir(&samples.join(d), &base_dir.join(d));
     }
     let store = tmp.path().join("store");
-    let ok = vigil()
-        .arg("ingest")
-        .arg(&base_dir)
-        .arg("--store")
-        .arg(&store)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    ingest(&base_dir, &store);
 
     let mut child = vigil()
         .args(["serve", "--bind", "127.0.0.1:0", "--store"])
@@ -179,18 +184,7 @@ fn ingest_while_serving_under_load() {
     for d in rest {
         let dir = tmp.path().join("later").join(d);
         copy_dir(&samples.join(d), &dir);
-        let out = vigil()
-            .arg("ingest")
-            .arg(&dir)
-            .arg("--store")
-            .arg(&store)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ingest(&dir, &store);
         committed.fetch_add(1, Ordering::SeqCst);
         // The caches follow the commit: the league answers as of it soon.
         let started = Instant::now();
