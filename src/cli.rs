@@ -51,6 +51,29 @@ pub enum Command {
         #[arg(long)]
         no_serve: bool,
     },
+    /// Why a province's score moved: the change of its composite and area
+    /// scores from one period to another, split exactly by indicator.
+    Explain {
+        /// The province code (e.g. 24).
+        #[arg(long)]
+        province: String,
+        /// The later period: a month, quarter or year.
+        #[arg(long)]
+        period: String,
+        /// The earlier period (default: the one before --period).
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// vi or en.
+        #[arg(long, default_value = "vi")]
+        lang: String,
+        /// Print the JSON of the split instead of sentences.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Internal: one analyst-query worker process of `vigil serve`.
     #[command(hide = true)]
     SqlWorker {
@@ -442,6 +465,34 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let store = Store::open(&store.store_dir)?;
             serve(store, bind, &web, users.as_deref(), &service, pg, false)
+        }
+        Command::Explain {
+            province,
+            period,
+            from,
+            as_of,
+            lang,
+            json,
+            store,
+        } => {
+            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
+            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let change = runtime()?.block_on(crate::explain::change(
+                &engine,
+                &province,
+                &period,
+                from.as_deref(),
+                as_of,
+            ))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&change)?);
+            } else {
+                println!("{} ({})", change.province_name, change.province_code);
+                for line in crate::explain::words(lang, &change) {
+                    println!("  {line}");
+                }
+            }
+            Ok(())
         }
         Command::SqlWorker {
             store,

@@ -16,6 +16,7 @@
 //! - [`facts`]: current versions, progress, stages and entry records,
 //!   maintained at ingest with validity intervals, partitioned by province;
 //! - [`scoring`]: stages, indicators, scores, tiers, ranks;
+//! - [`explain`]: why a score moved, split exactly by indicator;
 //! - [`udf`]: the calendar as SQL functions;
 //! - [`generate`]: realistic synthetic extracts;
 //! - [`i18n`]: Vietnamese and English labels, numbers and dates;
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod contract;
 pub mod dashboards;
 pub mod dates;
+pub mod explain;
 pub mod export;
 pub mod facts;
 pub mod generate;

@@ -483,3 +483,62 @@ async fn the_plan_and_evidence_pages() {
         assert_eq!(get(&state, uri, None).await.status, status, "{uri}");
     }
 }
+
+#[tokio::test]
+async fn why_a_score_moved_adds_up_to_the_change_shown() {
+    let state = state_for(sample_store());
+    let engine = Engine::bundled(Store::open_existing(sample_store()).unwrap());
+    let r = get(
+        &state,
+        "/api/province/24/change?from=2026-Q2&to=2026-Q3",
+        Some("lang=en"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    let c = &v["change"];
+    // The composites are those the league table shows for both periods.
+    for (period, key) in [("2026-Q2", "composite_from"), ("2026-Q3", "composite_to")] {
+        let scores = engine.score(period, None).await.unwrap();
+        let row = scores
+            .league
+            .iter()
+            .find(|r| r.province_code == "24")
+            .unwrap();
+        assert_eq!(c[key].as_f64(), row.composite, "{period}");
+    }
+    let cents = |x: &serde_json::Value| (x.as_f64().unwrap() * 100.0).round() as i64;
+    let lines: i64 = c["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| cents(&k["points"]))
+        .sum();
+    assert_eq!(lines + cents(&c["residue"]), cents(&c["change"]), "{c:#}");
+    assert!(cents(&c["residue"]).abs() <= 10, "{c:#}");
+    assert_eq!(
+        cents(&c["change"]),
+        ((c["composite_to"].as_f64().unwrap() - c["composite_from"].as_f64().unwrap()) * 100.0)
+            .round() as i64
+    );
+    let words: Vec<&str> = v["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(words[0].starts_with("Composite from"), "{words:?}");
+    assert!(words.last().unwrap().starts_with("Rounding"), "{words:?}");
+    // The default is the last complete quarter against the one before.
+    let d = get(&state, "/api/province/24/change", None).await;
+    assert_eq!(d.status, StatusCode::OK);
+    assert!(
+        d.json()["change"]["period_to"]
+            .as_str()
+            .unwrap()
+            .contains("-Q")
+    );
+    let bad = get(&state, "/api/province/99/change", None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text().contains("no province"), "{}", bad.text());
+}

@@ -178,6 +178,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/league", get(api_league))
         .route("/api/indicators", get(api_indicators))
         .route("/api/provinces", get(api_provinces))
+        .route("/api/province/{code}/change", get(api_change))
         .route("/api/status", get(api_status))
         .fallback(|| async { AppError::not_found("no such page") })
         .layer(axum::middleware::from_fn_with_state(
@@ -1105,6 +1106,42 @@ async fn api_provinces(State(state): State<AppState>) -> axum::Json<serde_json::
         .map(|p| serde_json::json!({"province_code": p.code, "name_vi": p.name_vi, "name_en": p.name_en}))
         .collect();
     axum::Json(serde_json::json!({ "provinces": list }))
+}
+
+#[derive(Deserialize)]
+struct ChangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    as_of: Option<String>,
+}
+
+/// `GET /api/province/<code>/change?from=&to=&as_of=`: why the province's
+/// scores moved from one period to the other (default: the last complete
+/// quarter and the one before), split exactly by indicator.
+async fn api_change(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(q): Query<ChangeQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let cat = state.inner.data.catalog().await?;
+    let as_of = match q.as_of.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(crate::dates::parse_date(s).ok_or_else(|| {
+            AppError::bad_request(format!("as_of '{s}' is not a date YYYY-MM-DD"))
+        })?),
+        None => None,
+    };
+    let effective = cat
+        .effective_as_of(as_of)
+        .ok_or_else(|| AppError::not_found("no extract on or before that date"))?;
+    let to =
+        q.to.unwrap_or_else(|| crate::scoring::Period::last_complete_quarter(effective).label);
+    let change = crate::explain::change(state.engine(), &code, &to, q.from.as_deref(), as_of)
+        .await
+        .map_err(|e| AppError::bad_request(format!("{e:#}")))?;
+    let lang = lang_of(&headers);
+    let words = crate::explain::words(lang, &change);
+    Ok(axum::Json(serde_json::json!({ "change": change, "words": words })).into_response())
 }
 
 async fn api_status(State(state): State<AppState>) -> ApiResult<Response> {
