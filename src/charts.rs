@@ -402,6 +402,92 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
     Ok(())
 }
 
+/// One bar of a waterfall: a label and either a total (drawn from the
+/// axis) or a step (drawn from the running total).
+pub enum Bar {
+    Total(String, f64),
+    Step(String, f64),
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A horizontal waterfall as SVG drawn to a `viewBox`, so that it scales
+/// with its container: one row per bar, labels left of the bars, values
+/// right of them; falls red, rises green, totals blue. The axis starts a
+/// little below the lowest running total (the steps are a few points on a
+/// 0–100 scale) and says where it starts.
+pub fn waterfall_svg(bars: &[Bar], number: &dyn Fn(f64) -> String) -> String {
+    let (row, label_w, bar_w, value_w) = (24.0, 300.0, 300.0, 70.0);
+    let width = label_w + bar_w + value_w;
+    let height = row * (bars.len() as f64 + 1.0);
+    let mut running = 0.0;
+    let mut spans = Vec::new();
+    for b in bars {
+        match b {
+            Bar::Total(_, v) => {
+                running = *v;
+                spans.push((None, *v));
+            }
+            Bar::Step(_, d) => {
+                spans.push((Some(running), running + d));
+                running += d;
+            }
+        }
+    }
+    let ends = spans
+        .iter()
+        .flat_map(|(a, b)| a.iter().copied().chain([*b]));
+    let lo = ends.clone().fold(f64::INFINITY, f64::min);
+    let hi = ends.fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = ((lo - 2.0).floor().max(0.0), (hi + 1.0).ceil());
+    let x = |v: f64| label_w + (v - lo) / (hi - lo).max(1e-9) * bar_w;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="waterfall" viewBox="0 0 {width} {height}" role="img" font-family="{FONT_FAMILY}" font-size="12">"#
+    );
+    for (i, (b, (start, end))) in bars.iter().zip(&spans).enumerate() {
+        let y = i as f64 * row + 4.0;
+        let (label, value, from, fill) = match (b, start) {
+            (Bar::Total(l, v), _) => (l, *v, lo, "#123d6b"),
+            (Bar::Step(l, d), Some(st)) => {
+                (l, *d, *st, if *d < 0.0 { "#c0392b" } else { "#2e8b57" })
+            }
+            (Bar::Step(l, d), None) => (l, *d, lo, "#888"),
+        };
+        let (x0, x1) = (x(from.min(*end)), x(from.max(*end)));
+        s.push_str(&format!(
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{x0:.1}" y="{y}" width="{:.1}" height="{}" fill="{fill}"/><text x="{}" y="{}">{}</text>"#,
+            label_w - 6.0,
+            y + 13.0,
+            xml_escape(label),
+            (x1 - x0).max(1.0),
+            row - 8.0,
+            label_w + bar_w + 6.0,
+            y + 13.0,
+            xml_escape(&if matches!(b, Bar::Step(..)) && value > 0.0 {
+                format!("+{}", number(value))
+            } else {
+                number(value).replace('-', "−")
+            }),
+        ));
+    }
+    let y = bars.len() as f64 * row + 4.0;
+    s.push_str(&format!(
+        r##"<line x1="{label_w}" y1="{y}" x2="{}" y2="{y}" stroke="#999"/><text x="{label_w}" y="{}" fill="#555">{}</text><text x="{}" y="{}" text-anchor="end" fill="#555">{}</text></svg>"##,
+        label_w + bar_w,
+        y + 14.0,
+        number(lo),
+        label_w + bar_w,
+        y + 14.0,
+        number(hi),
+    ));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

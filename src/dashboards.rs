@@ -65,6 +65,10 @@ pub enum Kind {
     Tiles,
     /// Plain-language reasons for a province's tier.
     Reasons,
+    /// Why the province's composite moved since the previous period, by
+    /// indicator, in words and as a waterfall (computed, not queried: the
+    /// panel's query only has to plan).
+    Change,
 }
 
 impl Kind {
@@ -103,7 +107,7 @@ impl Kind {
                 "tier",
             ],
             Kind::Funnel => &["province_name", "n", "rate", "mean"],
-            Kind::Table | Kind::Line | Kind::Bar => &[],
+            Kind::Table | Kind::Line | Kind::Bar | Kind::Change => &[],
         }
     }
 
@@ -120,6 +124,7 @@ impl Kind {
             Kind::Funnel => "funnel",
             Kind::Tiles => "tiles",
             Kind::Reasons => "reasons",
+            Kind::Change => "change",
         }
     }
 }

@@ -319,6 +319,23 @@ fn league_language_switch_and_province_in_a_real_browser() {
         chart_text.as_str().unwrap().contains("Bắc Ninh"),
         "the province is marked"
     );
+    // Why the score moved: words, and a waterfall that fits its panel.
+    assert!(
+        text.contains("Why the score moved since the previous period"),
+        "{text}"
+    );
+    assert!(text.contains("Composite from"), "{text}");
+    let fits = b.eval(
+        "(() => { const svg = document.querySelector('#panel-change svg.waterfall'); \
+           const panel = document.querySelector('#panel-change'); \
+           return svg !== null && svg.getBoundingClientRect().width > 100 && \
+             svg.getBoundingClientRect().right <= panel.getBoundingClientRect().right + 1; })()",
+    );
+    assert_eq!(
+        fits,
+        json!(true),
+        "the change waterfall is drawn inside its panel"
+    );
     b.screenshot(&out.join("province-en.png"));
 
     // And back to Vietnamese on the province page.
@@ -327,6 +344,13 @@ fn league_language_switch_and_province_in_a_real_browser() {
     let text = b.text();
     assert!(text.contains("Vì sao xếp loại này"), "{text}");
     assert!(text.contains("Giải quyết đúng hạn"));
+    assert!(
+        text.contains("Vì sao điểm thay đổi so với kỳ trước"),
+        "{text}"
+    );
+    assert!(text.contains("Điểm tổng hợp từ"), "{text}");
+    let bars = b.eval("document.querySelectorAll('#panel-change svg.waterfall rect').length");
+    assert!(bars.as_u64().unwrap() >= 3, "{bars}");
     b.screenshot(&out.join("province-vi.png"));
 
     // The national overview with its map-like grid and funnel plot.

@@ -505,6 +505,7 @@ struct PanelView {
     league: Option<Vec<render::LeagueRowView>>,
     tiles: Option<Vec<render::TileView>>,
     reasons: Option<Vec<String>>,
+    change: Option<Vec<String>>,
     downloads: Vec<Link>,
     empty: bool,
 }
@@ -607,6 +608,40 @@ async fn dashboard_page(
     Ok(Html(html))
 }
 
+/// The words and waterfall of why the province's composite moved since
+/// the period before.
+async fn change_panel(
+    state: &AppState,
+    lang: Lang,
+    r: &Resolved,
+) -> ApiResult<(Vec<String>, Option<String>)> {
+    let Some(code) = r.province.as_deref() else {
+        return Ok((Vec::new(), None));
+    };
+    let c = crate::explain::change(state.engine(), code, &r.period.label, None, Some(r.as_of))
+        .await
+        .map_err(|e| AppError::bad_request(format!("{e:#}")))?;
+    let words = crate::explain::words(lang, &c);
+    let svg = match (c.composite_from, c.composite_to) {
+        (Some(from), Some(to)) => {
+            use crate::charts::Bar;
+            let mut bars = vec![Bar::Total(i18n::period(lang, &c.period_from), from)];
+            for k in c.contributions.iter().filter(|k| k.points != 0.0) {
+                bars.push(Bar::Step(t(lang, &k.indicator), k.points));
+            }
+            if c.residue != 0.0 {
+                bars.push(Bar::Step(t(lang, "rounding_residue"), c.residue));
+            }
+            bars.push(Bar::Total(i18n::period(lang, &c.period_to), to));
+            Some(crate::charts::waterfall_svg(&bars, &|v| {
+                i18n::number(lang, v, 2)
+            }))
+        }
+        _ => None,
+    };
+    Ok((words, svg))
+}
+
 async fn render_dashboard(
     state: &AppState,
     name: &str,
@@ -638,6 +673,7 @@ async fn render_dashboard(
             league: None,
             tiles: None,
             reasons: None,
+            change: None,
             downloads: Vec::new(),
             empty: table.rows.is_empty(),
         };
@@ -647,6 +683,12 @@ async fn render_dashboard(
             Kind::Table => v.table = Some(render::table_view(lang, &p.columns, table, &href)),
             Kind::Tiles => v.tiles = Some(render::tiles(lang, table, &href)),
             Kind::Reasons => v.reasons = Some(render::reasons(lang, table)),
+            Kind::Change => {
+                let (words, svg) = change_panel(state, lang, &r).await?;
+                v.empty = words.is_empty();
+                (v.change, v.svg) = (Some(words), svg);
+                formats = Vec::new();
+            }
             Kind::Line | Kind::Bar | Kind::Funnel => {
                 if let Some(chart) = render::chart(lang, p, table, r.province.as_deref()) {
                     v.svg = Some(render::chart_svg(&chart)?);
@@ -662,6 +704,13 @@ async fn render_dashboard(
                 active: false,
             })
             .collect();
+        if let (Kind::Change, Some(code)) = (p.kind, r.province.as_deref()) {
+            v.downloads.push(Link {
+                href: format!("/api/province/{code}/change?to={}", r.period.label),
+                label: "JSON".into(),
+                active: false,
+            });
+        }
         panels.push(v);
     }
     let province_name = r.province.as_deref().and_then(|c| {
