@@ -127,6 +127,24 @@ pub enum Command {
         /// Print every quarantined row, not only the counts.
         #[arg(long)]
         show_quarantine: bool,
+        /// The alert rules evaluated once the extracts have landed
+        /// (default: the shipped reference/alerts.toml).
+        #[arg(long, env = "VIGIL_ALERTS")]
+        alerts: Option<PathBuf>,
+    },
+    /// Evaluate the alert rules as of the latest extract (as every ingest
+    /// does), print the open alerts, and with --deliver POST the outbox's
+    /// undelivered events to the rules file's webhook.
+    Alerts {
+        #[arg(long, env = "VIGIL_ALERTS")]
+        alerts: Option<PathBuf>,
+        #[arg(long)]
+        deliver: bool,
+        /// vi or en.
+        #[arg(long, default_value = "vi")]
+        lang: String,
+        #[command(flatten)]
+        store: StoreArg,
     },
     /// Build the facts scoring reads afresh from every stored extract (done
     /// by itself when the rules file, the calendar or the lineage change, or
@@ -274,6 +292,10 @@ pub struct ServiceArgs {
     /// than --audit-keep-days, queries are refused until it is archived.
     #[arg(long, default_value_t = 2048)]
     pub audit_max_mb: u64,
+    /// The alert rules (default: the shipped reference/alerts.toml),
+    /// checked at start; with a [webhook], alerts are delivered from here.
+    #[arg(long, env = "VIGIL_ALERTS")]
+    pub alerts: Option<PathBuf>,
     /// Seconds an analyst query may run; its worker is then stopped.
     #[arg(long, default_value_t = 30)]
     pub sql_timeout_secs: u64,
@@ -526,10 +548,39 @@ pub fn run(cli: Cli) -> Result<()> {
             store,
             key_file,
             show_quarantine,
+            alerts,
         } => {
+            let rules = load_alerts(alerts.as_deref())?;
             let key = Key::from_config(key_file.as_deref())?;
             let store = Store::open(&store.store_dir)?;
-            ingest_all(&store, &path, &key, show_quarantine)
+            ingest_all(&store, &path, &key, show_quarantine)?;
+            alerts_after_ingest(&store, &rules);
+            Ok(())
+        }
+        Command::Alerts {
+            alerts,
+            deliver,
+            lang,
+            store,
+        } => {
+            let rules = load_alerts(alerts.as_deref())?;
+            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
+            let store = Store::open_existing(&store.store_dir)?;
+            let engine = crate::scoring::Engine::bundled(store.clone());
+            let rt = runtime()?;
+            let events = rt.block_on(crate::alerts::run(&engine, &rules))?;
+            print_events(&events);
+            print_open(&crate::alerts::load_state(store.root())?, lang);
+            if deliver {
+                let hook = rules
+                    .webhook
+                    .as_ref()
+                    .context("--deliver needs a [webhook] in the alert rules")?;
+                let pause = std::time::Duration::from_secs(1);
+                let n = rt.block_on(crate::alerts::deliver(store.root(), hook, pause))?;
+                println!("{n} event(s) delivered to {}", hook.url);
+            }
+            Ok(())
         }
         Command::Rebuild { store } => rebuild(&Store::open_existing(&store.store_dir)?),
         Command::Status { store, as_of } => {
@@ -766,6 +817,7 @@ fn serve(
         )),
         _ => None,
     };
+    let alert_rules = load_alerts(service.alerts.as_deref())?;
     let tls = service.tls()?;
     let (web_tls, pg_tls) = match tls {
         Some((w, p)) => (Some(w), Some(p)),
@@ -777,9 +829,14 @@ fn serve(
         audit: Some(audit),
         secure_cookies: web_tls.is_some(),
     };
+    let store_root = engine.store.root().to_path_buf();
     let state = crate::web::AppState::secured(engine, catalog, security)?;
     runtime()?.block_on(async move {
         state.check_dashboards().await?;
+        if let Some(hook) = alert_rules.webhook.clone() {
+            println!("alerts are delivered to {}", hook.url);
+            tokio::spawn(crate::alerts::delivery_loop(store_root.clone(), hook));
+        }
         if let Some((addr, service)) = pg_service {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -1033,6 +1090,57 @@ fn rebuild(store: &Store) -> Result<()> {
 
 /// Ingests one extract or a folder of extracts; stops at the first
 /// rejected extract (later ones would be out of order without it).
+/// The alert rules: a file, or the shipped ones.
+fn load_alerts(path: Option<&Path>) -> Result<crate::alerts::Alerts> {
+    match path {
+        Some(p) => crate::alerts::Alerts::load(p),
+        None => Ok(crate::alerts::Alerts::bundled()),
+    }
+}
+
+/// Evaluates the alerts once extracts have landed; a failure is reported,
+/// never turned into a failed ingest (the extracts are committed).
+fn alerts_after_ingest(store: &Store, rules: &crate::alerts::Alerts) {
+    let engine = crate::scoring::Engine::bundled(store.clone());
+    let result = runtime().and_then(|rt| rt.block_on(crate::alerts::run(&engine, rules)));
+    match result {
+        Ok(events) => print_events(&events),
+        Err(e) => eprintln!(
+            "vigil: the alerts were not evaluated: {e:#} (the extracts are committed; `vigil alerts` retries)"
+        ),
+    }
+}
+
+fn print_events(events: &[crate::alerts::Event]) {
+    for e in events {
+        let who = e.alert.found.province_name.as_deref().unwrap_or("national");
+        println!(
+            "alert {}: {} — {}: {}",
+            e.event, e.alert.found.rule, who, e.alert.found.detail_en
+        );
+    }
+}
+
+fn print_open(state: &crate::alerts::State, lang: crate::i18n::Lang) {
+    let as_of = state.evaluated.map_or("—".into(), |d| d.to_string());
+    println!("{} open alert(s) as of {as_of}", state.open.len());
+    for a in state.open.values() {
+        let f = &a.found;
+        let detail = if lang == crate::i18n::Lang::Vi {
+            &f.detail_vi
+        } else {
+            &f.detail_en
+        };
+        println!(
+            "  {:<20} {:<4} {:<22} {detail} (since {})",
+            f.rule,
+            f.province_code.as_deref().unwrap_or("—"),
+            f.province_name.as_deref().unwrap_or("national"),
+            a.first_seen
+        );
+    }
+}
+
 pub fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> Result<()> {
     let reference = Reference::bundled();
     let dirs = ingest::extract_dirs(path)?;
@@ -1225,6 +1333,7 @@ fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
         println!("demo: the deliberately dirty extract, every bad row quarantined:");
         ingest_all(&store, &dirty, &key, true)?;
     }
+    alerts_after_ingest(&store, &crate::alerts::Alerts::bundled());
     print_status(&store, None)?;
     // The league table of the last whole quarter before the as-of date.
     let as_of = store

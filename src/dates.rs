@@ -78,3 +78,41 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     };
     date.and_hms_opt(num(11..13)?, num(14..16)?, sec)
 }
+
+/// Dates in JSON as `YYYY-MM-DD` (`#[serde(with = "crate::dates::iso")]`).
+pub mod iso {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.format("%Y-%m-%d").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_date(&text)
+            .ok_or_else(|| D::Error::custom(format!("'{text}' is not a date YYYY-MM-DD")))
+    }
+}
+
+/// Optional dates in JSON as `YYYY-MM-DD` or null.
+pub mod iso_opt {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::iso::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => super::parse_date(&text).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!("'{text}' is not a date YYYY-MM-DD"))
+            }),
+        }
+    }
+}

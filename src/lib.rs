@@ -3,6 +3,7 @@
 //! denunciation handling, and national-database entry.
 //!
 //! Modules, each owning one responsibility:
+//! - [`alerts`]: alert rules evaluated as extracts land, their outbox and webhook;
 //! - [`auth`]: users, roles, sessions and API tokens;
 //! - [`audit`]: the audit log of queries, exports and logins;
 //! - [`dates`]: dates and day numbers as extracts and Arrow write them;
@@ -31,6 +32,7 @@
 //! - [`web`]: the web application and its JSON API;
 //! - [`cli`]: the command line.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod calendar;

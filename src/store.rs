@@ -79,26 +79,10 @@ pub struct FileRecord {
     pub quarantined: u64,
 }
 
-/// Dates in the catalog as `YYYY-MM-DD`.
-mod iso_date {
-    use chrono::NaiveDate;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&d.format("%Y-%m-%d").to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::dates::parse_date(&text)
-            .ok_or_else(|| D::Error::custom(format!("'{text}' is not a date YYYY-MM-DD")))
-    }
-}
-
 /// One committed extract.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ExtractEntry {
-    #[serde(with = "iso_date")]
+    #[serde(with = "crate::dates::iso")]
     pub extract_date: NaiveDate,
     pub source: String,
     /// Folder under `extracts/`.
@@ -137,7 +121,7 @@ pub struct FactsState {
     pub dir: String,
     pub fingerprint: String,
     pub generation: u64,
-    #[serde(with = "iso_date")]
+    #[serde(with = "crate::dates::iso")]
     pub through: NaiveDate,
     /// How the current tier is split (see `facts::layout_for`).
     #[serde(default)]

@@ -353,6 +353,24 @@ fn league_language_switch_and_province_in_a_real_browser() {
     assert!(bars.as_u64().unwrap() >= 3, "{bars}");
     b.screenshot(&out.join("province-vi.png"));
 
+    // The Alerts page, in Vietnamese and in English.
+    b.goto(&format!("{base}/alerts"));
+    let text = b.text();
+    assert!(
+        text.contains("Cảnh báo") && text.contains("Đang mở"),
+        "{text}"
+    );
+    b.eval("document.getElementById('switch-language').click()");
+    b.wait_for("document.documentElement.lang === 'en'");
+    let text = b.text();
+    assert!(
+        text.contains("Alerts") && text.contains("Recently cleared"),
+        "{text}"
+    );
+    b.screenshot(&out.join("alerts-en.png"));
+    b.eval("document.getElementById('switch-language').click()");
+    b.wait_for("document.documentElement.lang === 'vi'");
+
     // The national overview with its map-like grid and funnel plot.
     b.goto(&format!("{base}/d/national?period=2026-Q3"));
     assert_eq!(

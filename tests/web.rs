@@ -542,3 +542,70 @@ async fn why_a_score_moved_adds_up_to_the_change_shown() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.text().contains("no province"), "{}", bad.text());
 }
+
+#[tokio::test]
+async fn alerts_on_the_sample_data_name_the_provinces_made_to_behave_badly() {
+    let state = state_for(sample_store());
+    let engine = Engine::bundled(Store::open_existing(sample_store()).unwrap());
+    vigil::alerts::run(&engine, &vigil::alerts::Alerts::bundled())
+        .await
+        .unwrap();
+    let r = get(&state, "/api/alerts", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    let alerted: std::collections::BTreeSet<String> = v["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["province_code"].as_str().map(String::from))
+        .collect();
+    // The generator's profiles: every "worst" province is alerted, no
+    // exemplary one is.
+    let profiles: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("sample-data/extracts/profiles.json")).unwrap(),
+    )
+    .unwrap();
+    for p in profiles.as_array().unwrap() {
+        let code = p["code"].as_str().unwrap();
+        match p["behaviour"]["profile"].as_str().unwrap() {
+            "worst" => assert!(
+                alerted.contains(code),
+                "{code} (worst) not alerted: {alerted:?}"
+            ),
+            "exemplary" => assert!(!alerted.contains(code), "{code} (exemplary) alerted"),
+            _ => {}
+        }
+    }
+    // The page in both languages, and the league marks the alerted.
+    let vi = page(&state, "/alerts", None).await;
+    assert!(vi.contains("Cảnh báo") && vi.contains("Đang mở"), "{vi}");
+    let en = page(&state, "/alerts", Some("lang=en")).await;
+    assert!(en.contains("Alerts") && en.contains("Open"), "{en}");
+    let league = page(&state, "/d/league", None).await;
+    assert!(league.matches("class=\"alert-mark\"").count() >= 3);
+}
+
+#[test]
+fn an_invalid_alerts_file_stops_the_start_with_its_file_rule_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("alerts.toml");
+    std::fs::write(
+        &bad,
+        "[[rule]]\nid = \"low\"\nkind = \"below\"\nmeasure = \"composite\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--store"])
+        .arg(dir.path().join("store"))
+        .arg("--alerts")
+        .arg(&bad)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("alerts.toml: rule 'low': key 'value' is required"),
+        "{err}"
+    );
+}

@@ -84,6 +84,7 @@ impl AppState {
         env.add_template("login.html", include_str!("../../templates/login.html"))?;
         env.add_template("sql.html", include_str!("../../templates/sql.html"))?;
         env.add_template("error.html", include_str!("../../templates/error.html"))?;
+        env.add_template("alerts.html", include_str!("../../templates/alerts.html"))?;
         let mut labels = BTreeMap::new();
         for lang in [Lang::Vi, Lang::En] {
             labels.insert(lang.code(), i18n::all(lang));
@@ -179,6 +180,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/indicators", get(api_indicators))
         .route("/api/provinces", get(api_provinces))
         .route("/api/province/{code}/change", get(api_change))
+        .route("/api/alerts", get(api_alerts))
+        .route("/alerts", get(alerts_page))
         .route("/api/status", get(api_status))
         .fallback(|| async { AppError::not_found("no such page") })
         .layer(axum::middleware::from_fn_with_state(
@@ -597,7 +600,12 @@ async fn dashboard_page(
         return Err(PageError(e.into(), lang));
     }
     let epoch = state.inner.data.epoch();
-    let key = format!("{}|{}", lang.code(), uri);
+    // Alerts are evaluated after an ingest commits: their state is part of
+    // what a page shows.
+    let alerts_stamp = std::fs::metadata(state.engine().store.root().join("alerts/state.json"))
+        .and_then(|m| m.modified())
+        .ok();
+    let key = format!("{}|{alerts_stamp:?}|{}", lang.code(), uri);
     if let Some(html) = state.inner.data.page(&key) {
         return Ok(Html(html.as_ref().clone()));
     }
@@ -805,12 +813,21 @@ impl AppState {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
+        let alerts = crate::alerts::load_state(self.engine().store.root()).unwrap_or_default();
+        // Provinces with an open alert, marked on the league and their page.
+        let alerted: Vec<String> = alerts
+            .open
+            .values()
+            .filter_map(|a| a.found.province_code.clone())
+            .collect();
         minijinja::context! {
             lang => lang.code(),
             L => self.inner.labels[lang.code()].clone(),
             switch_href => format!("/lang/{}?back={}", lang.other().code(), encode_component(&back)),
             nav => nav,
             others => others,
+            open_alerts => alerts.open.len(),
+            alerted => alerted,
         }
     }
 
@@ -1191,6 +1208,83 @@ async fn api_change(
     let lang = lang_of(&headers);
     let words = crate::explain::words(lang, &change);
     Ok(axum::Json(serde_json::json!({ "change": change, "words": words })).into_response())
+}
+
+/// `GET /api/alerts`: the open alerts and the recently cleared ones, as
+/// of the extract last evaluated.
+async fn api_alerts(State(state): State<AppState>) -> ApiResult<Response> {
+    let s = crate::alerts::load_state(state.engine().store.root())?;
+    Ok(axum::Json(serde_json::json!({
+        "evaluated": s.evaluated.map(|d| d.to_string()),
+        "open": s.open.values().collect::<Vec<_>>(),
+        "cleared": s.cleared,
+    }))
+    .into_response())
+}
+
+#[derive(Serialize)]
+struct AlertRow {
+    rule: String,
+    province: String,
+    href: Option<String>,
+    detail: String,
+    first_seen: String,
+    last_seen: String,
+    cleared: String,
+}
+
+fn alert_row(lang: Lang, a: &crate::alerts::Alert) -> AlertRow {
+    let f = &a.found;
+    AlertRow {
+        rule: f.rule.clone(),
+        province: f
+            .province_name
+            .clone()
+            .unwrap_or_else(|| t(lang, "national")),
+        href: f
+            .province_code
+            .as_ref()
+            .map(|c| format!("/d/province?province={c}")),
+        detail: if lang == Lang::Vi {
+            f.detail_vi.clone()
+        } else {
+            f.detail_en.clone()
+        },
+        first_seen: i18n::date(lang, a.first_seen),
+        last_seen: i18n::date(lang, a.last_seen),
+        cleared: a.cleared.map(|d| i18n::date(lang, d)).unwrap_or_default(),
+    }
+}
+
+/// The Alerts page: what is open, what cleared lately.
+async fn alerts_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Html<String>, PageError> {
+    let lang = lang_of(&headers);
+    let s = crate::alerts::load_state(state.engine().store.root())
+        .map_err(|e| PageError(e.into(), lang))?;
+    let as_of_line = match s.evaluated {
+        Some(d) => t(lang, "alerts_as_of").replace("{date}", &i18n::date(lang, d)),
+        None => t(lang, "alerts_never"),
+    };
+    let tpl = state
+        .inner
+        .templates
+        .get_template("alerts.html")
+        .map_err(|e| PageError(anyhow::Error::from(e).into(), lang))?;
+    let html = tpl
+        .render(minijinja::context! {
+            name => "alerts",
+            title => t(lang, "alerts_title"),
+            as_of_line => as_of_line,
+            open => s.open.values().map(|a| alert_row(lang, a)).collect::<Vec<_>>(),
+            cleared => s.cleared.iter().map(|a| alert_row(lang, a)).collect::<Vec<_>>(),
+            ..state.chrome(lang, "alerts", None, &uri)
+        })
+        .map_err(|e| PageError(anyhow::Error::from(e).into(), lang))?;
+    Ok(Html(html))
 }
 
 async fn api_status(State(state): State<AppState>) -> ApiResult<Response> {
