@@ -32,6 +32,10 @@ pub struct Contribution {
     pub denominator_from: i64,
     pub numerator_to: i64,
     pub denominator_to: i64,
+    /// The later rate rests on fewer records than the rules' threshold.
+    pub few_cases: bool,
+    /// The 95 % Wilson interval of the later rate.
+    pub interval_95_to: Option<(f64, f64)>,
     /// Points of the composite, rounded to hundredths.
     pub points: f64,
     /// Points of its area score, rounded to hundredths.
@@ -145,6 +149,8 @@ pub fn attribute(rules: &Rules, from: &LeagueRow, to: &LeagueRow) -> Change {
                 denominator_from: vf.denominator,
                 numerator_to: vt.numerator,
                 denominator_to: vt.denominator,
+                few_cases: vt.denominator > 0 && vt.denominator < rules.presentation.few_cases,
+                interval_95_to: crate::scoring::wilson_95(vt.numerator, vt.denominator),
                 points: from_cents(cents(in_to - in_from)),
                 area_points: from_cents(area_points),
             });
@@ -244,11 +250,19 @@ pub fn words(lang: Lang, c: &Change) -> Vec<String> {
     }
     for k in c.contributions.iter().filter(|k| k.points != 0.0) {
         // Same value, other weight: an indicator beside it came or went.
-        let why = if k.value_from.is_some() && k.value_from == k.value_to {
+        let mut why = if k.value_from.is_some() && k.value_from == k.value_to {
             format!(" ({})", t(lang, "weights_renormalised"))
         } else {
             String::new()
         };
+        if let (true, Some((lo, hi))) = (k.few_cases, k.interval_95_to) {
+            why.push_str(
+                &t(lang, "few_cases_note")
+                    .replace("{n}", &k.denominator_to.to_string())
+                    .replace("{lo}", &crate::i18n::percent(lang, lo))
+                    .replace("{hi}", &crate::i18n::percent(lang, hi)),
+            );
+        }
         out.push(format!(
             "{}: {} → {}: {} {}{why}",
             t(lang, &k.indicator),

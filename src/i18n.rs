@@ -248,6 +248,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     ("points", "điểm", "points"),
     ("nav_alerts", "Cảnh báo", "Alerts"),
+    (
+        "few_cases_note",
+        " — ít số liệu (n = {n}): khoảng tin cậy 95 % từ {lo} đến {hi}",
+        " — few cases (n = {n}): 95 % interval {lo} to {hi}",
+    ),
     ("alerts_title", "Cảnh báo", "Alerts"),
     ("alerts_open", "Đang mở", "Open"),
     ("alerts_cleared", "Đã hết gần đây", "Recently cleared"),

@@ -140,6 +140,28 @@ pub struct Rules {
     pub bootstrap: Bootstrap,
     pub funnel: Funnel,
     pub plan: Plan,
+    /// How results are shown (never how they are computed).
+    #[serde(default)]
+    pub presentation: Presentation,
+}
+
+/// Presentation only: the scores do not depend on it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Presentation {
+    /// A rate resting on fewer records than this is marked "few cases",
+    /// with its 95 % Wilson interval.
+    pub few_cases: i64,
+    #[serde(default)]
+    pub source: String,
+}
+
+impl Default for Presentation {
+    fn default() -> Presentation {
+        Presentation {
+            few_cases: 10,
+            source: String::new(),
+        }
+    }
 }
 
 fn time(s: &str, key: &str) -> Result<NaiveTime, RulesError> {

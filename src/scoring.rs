@@ -252,6 +252,23 @@ pub fn round2(x: f64) -> f64 {
     x.signum() * ((x.abs() * 100.0 + 0.5 + 1e-9).floor()) / 100.0
 }
 
+/// The 95 % Wilson score interval of `num` out of `den` (`None` when
+/// `den` is 0): what a rate on few records can honestly be said to be.
+pub fn wilson_95(num: i64, den: i64) -> Option<(f64, f64)> {
+    if den <= 0 {
+        return None;
+    }
+    let (n, z) = (den as f64, 1.959_963_984_540_054);
+    let p = num as f64 / n;
+    let centre = p + z * z / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    let denom = 1.0 + z * z / n;
+    Some((
+        ((centre - spread) / denom).max(0.0),
+        ((centre + spread) / denom).min(1.0),
+    ))
+}
+
 /// 100 × the weighted mean of the present values, weights renormalised;
 /// `None` when none is present.
 fn area_score(values: &[(Option<f64>, f64)]) -> Option<f64> {
@@ -958,6 +975,19 @@ mod tests {
         ] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn wilson_intervals_of_few_and_many_records() {
+        // 0 of 1: [0, z²/(1+z²)] = [0, 0.7935].
+        let (lo, hi) = wilson_95(0, 1).unwrap();
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.793_450_685_6).abs() < 1e-9, "{hi}");
+        let (lo, hi) = wilson_95(5, 12).unwrap();
+        assert!((lo - 0.193_260_313_7).abs() < 1e-9 && (hi - 0.680_488_687_5).abs() < 1e-9);
+        let (lo, hi) = wilson_95(95, 100).unwrap();
+        assert!((lo - 0.888_249_530_8).abs() < 1e-9 && (hi - 0.978_456_320_8).abs() < 1e-9);
+        assert_eq!(wilson_95(0, 0), None);
     }
 
     #[test]

@@ -688,9 +688,14 @@ async fn render_dashboard(
         let mut formats = vec!["csv", "xlsx"];
         match p.kind {
             Kind::League => v.league = Some(render::league_rows(lang, table, &href)),
-            Kind::Table => v.table = Some(render::table_view(lang, &p.columns, table, &href)),
+            Kind::Table => {
+                let rules = Some(&state.engine().rules);
+                v.table = Some(render::table_view_marked(
+                    lang, &p.columns, table, &href, rules,
+                ))
+            }
             Kind::Tiles => v.tiles = Some(render::tiles(lang, table, &href)),
-            Kind::Reasons => v.reasons = Some(render::reasons(lang, table)),
+            Kind::Reasons => v.reasons = Some(render::reasons(lang, &state.engine().rules, table)),
             Kind::Change => {
                 let (words, svg) = change_panel(state, lang, &r).await?;
                 v.empty = words.is_empty();

@@ -47,6 +47,8 @@ pub fn display(lang: Lang, column: &str, cell: &Cell) -> String {
 #[derive(Debug, Serialize)]
 pub struct CellView {
     pub text: String,
+    /// Shown on hover (the few-cases note), empty for none.
+    pub title: String,
     /// What the column sorts by (numbers as numbers).
     pub sort: String,
     pub href: Option<String>,
@@ -76,6 +78,19 @@ pub fn table_view(
     table: &Table,
     province_href: &dyn Fn(&str) -> String,
 ) -> TableView {
+    table_view_marked(lang, columns, table, province_href, None)
+}
+
+/// [`table_view`], and where a row has `numerator` and `denominator`, its
+/// `value` marked "few cases" below the rules' threshold, with the 95 %
+/// Wilson interval on hover.
+pub fn table_view_marked(
+    lang: Lang,
+    columns: &[String],
+    table: &Table,
+    province_href: &dyn Fn(&str) -> String,
+    rules: Option<&crate::rules::Rules>,
+) -> TableView {
     let cols: Vec<usize> = if columns.is_empty() {
         (0..table.columns.len()).collect()
     } else {
@@ -97,11 +112,31 @@ pub fn table_view(
                             }
                             _ => None,
                         };
+                        let note = match (rules, name.as_str()) {
+                            (Some(rules), "value") => {
+                                let count = |c: &str| match table.get(row, c) {
+                                    Cell::Int(i) => *i,
+                                    _ => 0,
+                                };
+                                few_cases_note(
+                                    lang,
+                                    rules,
+                                    count("numerator"),
+                                    count("denominator"),
+                                )
+                            }
+                            _ => String::new(),
+                        };
+                        let mut text = display(lang, name, &row[i]);
+                        if !note.is_empty() {
+                            text.push_str(" ⚑");
+                        }
                         CellView {
-                            text: display(lang, name, &row[i]),
+                            text,
                             sort: sort_key(&row[i]),
                             href,
                             numeric: matches!(row[i], Cell::Int(_) | Cell::Float(_)),
+                            title: note.trim_start_matches([' ', '—']).to_string(),
                         }
                     })
                     .collect()
@@ -265,7 +300,30 @@ pub fn tiles(lang: Lang, table: &Table, province_href: &dyn Fn(&str) -> String) 
 /// Plain-language reasons for a province's tier: the composite and tier,
 /// then the scored indicators furthest below the national value (or, when
 /// none is clearly below, the ones furthest above).
-pub fn reasons(lang: Lang, table: &Table) -> Vec<String> {
+/// " — few cases: n = 4, 95 %: 12–70 %" for a rate on fewer records than
+/// the rules' threshold; empty otherwise.
+pub fn few_cases_note(lang: Lang, rules: &crate::rules::Rules, num: i64, den: i64) -> String {
+    if den <= 0 || den >= rules.presentation.few_cases {
+        return String::new();
+    }
+    let (lo, hi) = crate::scoring::wilson_95(num, den).unwrap_or((0.0, 1.0));
+    tf(
+        lang,
+        "few_cases_note",
+        &[
+            ("n", den.to_string()),
+            ("lo", i18n::percent(lang, lo)),
+            ("hi", i18n::percent(lang, hi)),
+        ],
+    )
+}
+
+/// Plain-language reasons for a province's tier: the composite and tier,
+/// then the scored indicators that pull the composite down most (their gap
+/// to the national value weighted by their weight in the composite), or,
+/// when none is clearly below, the ones that lift it most; a reason
+/// resting on few records says so.
+pub fn reasons(lang: Lang, rules: &crate::rules::Rules, table: &Table) -> Vec<String> {
     let Some(first) = table.rows.first() else {
         return Vec::new();
     };
@@ -298,13 +356,19 @@ pub fn reasons(lang: Lang, table: &Table) -> Vec<String> {
             table.get(r, "value").as_f64(),
             table.get(r, "national_value").as_f64(),
         ) {
-            (Some(v), Some(n)) => gaps.push((v - n, r)),
+            // Points of the composite: gap × weight in its area / 3 areas.
+            (Some(v), Some(n)) => gaps.push((100.0 * rules.weight(&id) * (v - n) / 3.0, r)),
             (None, _) => missing.push(id),
             _ => {}
         }
     }
     gaps.sort_by(|a, b| a.0.total_cmp(&b.0));
     let phrase = |key: &str, r: &Vec<Cell>| {
+        let count = |c: &str| match table.get(r, c) {
+            Cell::Int(i) => *i,
+            _ => 0,
+        };
+        let few = few_cases_note(lang, rules, count("numerator"), count("denominator"));
         tf(
             lang,
             key,
@@ -321,11 +385,12 @@ pub fn reasons(lang: Lang, table: &Table) -> Vec<String> {
                     display(lang, "denominator", table.get(r, "denominator")),
                 ),
             ],
-        )
+        ) + &few
     };
+    // Half a point of the composite or more: a reason worth naming.
     let weak: Vec<String> = gaps
         .iter()
-        .filter(|(g, _)| *g < -0.05)
+        .filter(|(g, _)| *g < -0.5)
         .take(4)
         .map(|(_, r)| phrase("reason_weak", r))
         .collect();
@@ -494,4 +559,76 @@ pub fn xlsx(lang: Lang, title: &str, table: &Table) -> Result<Vec<u8>> {
         }
     }
     Ok(wb.save_to_buffer()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Rules;
+
+    fn indicator_row(id: &str, v: f64, nat: f64, num: i64, den: i64) -> Vec<Cell> {
+        vec![
+            Cell::Text(id.into()),
+            Cell::Float(v),
+            Cell::Float(nat),
+            Cell::Int(num),
+            Cell::Int(den),
+            Cell::Float(55.0),
+            Cell::Text("C".into()),
+        ]
+    }
+
+    fn table(rows: Vec<Vec<Cell>>) -> Table {
+        Table {
+            columns: [
+                "indicator",
+                "value",
+                "national_value",
+                "numerator",
+                "denominator",
+                "composite",
+                "tier",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn few_cases_are_marked_below_the_threshold_and_not_above() {
+        let rules = Rules::bundled();
+        let n = rules.presentation.few_cases;
+        assert!(few_cases_note(Lang::En, &rules, 0, n - 1).contains("few cases"));
+        assert_eq!(few_cases_note(Lang::En, &rules, 0, n), "");
+        assert_eq!(few_cases_note(Lang::En, &rules, 0, 0), "");
+        assert!(few_cases_note(Lang::Vi, &rules, 1, 1).contains("ít số liệu (n = 1)"));
+        let t = table(vec![
+            indicator_row("e5_account_hygiene", 0.0, 0.8, 0, 1),
+            indicator_row("d2_settlement_on_time", 0.5, 0.85, 20, 40),
+        ]);
+        let view = table_view_marked(Lang::En, &[], &t, &|_| String::new(), Some(&rules));
+        let value_cells: Vec<&CellView> = view.rows.iter().map(|r| &r[1]).collect();
+        assert!(value_cells[0].text.ends_with('⚑') && value_cells[0].title.contains("n = 1"));
+        assert!(!value_cells[1].text.ends_with('⚑') && value_cells[1].title.is_empty());
+    }
+
+    #[test]
+    fn reasons_rank_by_weighted_effect_and_say_when_few_cases_decide() {
+        let rules = Rules::bundled();
+        // e5 (weight 0.1) is 80 points under the nation on one account;
+        // d2 (weight 0.4) 35 points under on forty cases: d2 moves the
+        // composite more (4.7 against 2.7 points) and comes first.
+        let t = table(vec![
+            indicator_row("e5_account_hygiene", 0.0, 0.8, 0, 1),
+            indicator_row("d2_settlement_on_time", 0.5, 0.85, 20, 40),
+        ]);
+        let r = reasons(Lang::En, &rules, &t);
+        assert!(r[1].starts_with("Settlement on time"), "{r:?}");
+        assert!(!r[1].contains("few cases"), "{r:?}");
+        assert!(
+            r[2].starts_with("Accounts closed on time") && r[2].contains("few cases (n = 1)"),
+            "{r:?}"
+        );
+    }
 }
