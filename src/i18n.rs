@@ -249,6 +249,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("points", "điểm", "points"),
     ("nav_alerts", "Cảnh báo", "Alerts"),
     (
+        "merger_marker",
+        "Sáp nhập tỉnh 1/7/2025",
+        "Provinces merged 1 Jul 2025",
+    ),
+    (
         "few_cases_note",
         " — ít số liệu (n = {n}): khoảng tin cậy 95 % từ {lo} đến {hi}",
         " — few cases (n = {n}): 95 % interval {lo} to {hi}",

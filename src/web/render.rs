@@ -411,6 +411,40 @@ pub fn reasons(lang: Lang, rules: &crate::rules::Rules, table: &Table) -> Vec<St
     out
 }
 
+/// A mark where a series of periods crosses 2025-07-01, when 63 provinces
+/// became 34: values before it are of the merged provinces' lineage.
+fn merger_marker(lang: Lang, table: &Table, period_col: usize) -> Option<(f64, String)> {
+    let (y, m, d) = crate::contract::MERGER_DATE;
+    let merger = chrono::NaiveDate::from_ymd_opt(y, m, d)?;
+    let spans: Vec<Option<(chrono::NaiveDate, chrono::NaiveDate)>> = table
+        .rows
+        .iter()
+        .map(|r| {
+            let label = r[period_col].as_str()?;
+            crate::scoring::Period::parse(label)
+                .ok()
+                .map(|p| (p.start, p.end))
+        })
+        .collect();
+    // The first period reaching the merger: it starts there (mark its
+    // start), or it holds it (mark its middle); none before it, no mark.
+    let i = spans
+        .iter()
+        .position(|s| s.is_some_and(|(_, end)| end >= merger))?;
+    let (start, _) = spans[i]?;
+    let at = if start == merger {
+        spans[..i]
+            .iter()
+            .any(Option::is_some)
+            .then_some(i as f64 - 0.5)?
+    } else if start < merger {
+        i as f64
+    } else {
+        return None;
+    };
+    Some((at, t(lang, "merger_marker")))
+}
+
 /// The chart of a chart panel.
 pub fn chart(lang: Lang, panel: &Panel, table: &Table, highlight: Option<&str>) -> Option<Chart> {
     let title = panel.title.get(lang).to_string();
@@ -428,6 +462,7 @@ pub fn chart(lang: Lang, panel: &Panel, table: &Table, highlight: Option<&str>) 
                 .iter()
                 .map(|r| display(lang, x, &r[xi]))
                 .collect();
+            let markers = merger_marker(lang, table, xi).into_iter().collect();
             let series = panel
                 .y
                 .iter()
@@ -444,7 +479,7 @@ pub fn chart(lang: Lang, panel: &Panel, table: &Table, highlight: Option<&str>) 
                 categories,
                 y_label,
                 series,
-                markers: Vec::new(),
+                markers,
             })
         }
         Kind::Bar => {
@@ -593,6 +628,30 @@ mod tests {
             .to_vec(),
             rows,
         }
+    }
+
+    #[test]
+    fn trend_charts_mark_the_2025_merger() {
+        let periods = |labels: &[&str]| Table {
+            columns: vec!["period".into()],
+            rows: labels
+                .iter()
+                .map(|l| vec![Cell::Text(l.to_string())])
+                .collect(),
+        };
+        let t = periods(&["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"]);
+        let (at, label) = merger_marker(Lang::En, &t, 0).unwrap();
+        assert_eq!(at, 1.5, "between Q2 and Q3 2025");
+        assert_eq!(label, "Provinces merged 1 Jul 2025");
+        assert!(merger_marker(Lang::En, &periods(&["2025-Q3", "2025-Q4"]), 0).is_none());
+        let years = periods(&["2024", "2025", "2026"]);
+        assert_eq!(
+            merger_marker(Lang::En, &years, 0).unwrap().0,
+            1.0,
+            "inside 2025"
+        );
+        let months = periods(&["2025-05", "2025-06", "2025-07"]);
+        assert_eq!(merger_marker(Lang::Vi, &months, 0).unwrap().0, 1.5);
     }
 
     #[test]
