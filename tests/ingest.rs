@@ -483,3 +483,82 @@ fn extract_files_must_be_regular_files_inside_the_extract_folder() {
     std::fs::create_dir(d.join("units.csv")).unwrap();
     expect_rejected(&store, &d, "not a regular file");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_alerts_fire_and_clear_as_extracts_land() {
+    use vigil::alerts::{Alerts, evaluate, record};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = small_store_with_content(tmp.path());
+    let rules = Alerts::parse(
+        "[[rule]]\nid = \"silent\"\nkind = \"no_data\"\ndays = 45\n\
+         [[rule]]\nid = \"dirty\"\nkind = \"quarantine_share\"\npercent = 20\n",
+        "alerts.toml",
+    )
+    .unwrap();
+    let engine = vigil::scoring::Engine::bundled(store.clone());
+    let d = |s: &str| vigil::dates::parse_date(s).unwrap();
+    let keys = |found: &[vigil::alerts::Found]| {
+        let mut k: Vec<String> = found.iter().map(|f| f.key.clone()).collect();
+        k.sort();
+        k
+    };
+    // As of 2026-10-31 Hà Nội's last activity is 2026-07-15 (108 days):
+    // every province is silent; the extract was clean.
+    let first = evaluate(&engine, &rules, d("2026-10-31")).await.unwrap();
+    assert_eq!(first.len(), 34, "{:?}", keys(&first));
+    assert!(keys(&first).contains(&"silent/01".to_string()));
+    record(store.root(), d("2026-10-31"), first).unwrap();
+
+    // A later extract: a new case for Hà Nội, and three rows out of four
+    // quarantined.
+    let cases = format!(
+        "{CASE_HEADER}\n\
+         K2,U1,2026-11-20 09:00,in_person,complaint,1,normal,false,false,Trần Thị Hoa,079200001111,khiếu nại,đã trả lời,1\n\
+         K3,U1,not a date,in_person,complaint,1,normal,false,false,A,1,x,y,1\n\
+         K4,U1,not a date,in_person,complaint,1,normal,false,false,B,2,x,y,1\n\
+         K5,U1,not a date,in_person,complaint,1,normal,false,false,C,3,x,y,1\n"
+    );
+    ingest(
+        &store,
+        &write_extract(
+            &tmp.path().join("y"),
+            "2026-11-30",
+            &[("cases.csv", &cases)],
+        ),
+    )
+    .unwrap();
+    let second = evaluate(&engine, &rules, d("2026-11-30")).await.unwrap();
+    let k = keys(&second);
+    assert!(!k.contains(&"silent/01".to_string()), "Hà Nội spoke: {k:?}");
+    assert!(k.contains(&"silent/04".to_string()));
+    assert!(k.contains(&"dirty/national".to_string()), "{k:?}");
+    let events = record(store.root(), d("2026-11-30"), second).unwrap();
+    let said: Vec<(String, String)> = events
+        .iter()
+        .map(|e| (e.event.clone(), e.alert.found.key.clone()))
+        .collect();
+    assert!(
+        said.contains(&("cleared".into(), "silent/01".into())),
+        "{said:?}"
+    );
+    assert!(
+        said.contains(&("raised".into(), "dirty/national".into())),
+        "{said:?}"
+    );
+
+    // A clean extract: the quarantine alert clears.
+    ingest(
+        &store,
+        &write_extract(&tmp.path().join("z"), "2026-12-31", &[("units.csv", UNITS)]),
+    )
+    .unwrap();
+    let third = evaluate(&engine, &rules, d("2026-12-31")).await.unwrap();
+    let events = record(store.root(), d("2026-12-31"), third).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event == "cleared" && e.alert.found.key == "dirty/national"),
+        "{:?}",
+        events.iter().map(|e| &e.id).collect::<Vec<_>>()
+    );
+}
