@@ -255,13 +255,13 @@ pub fn words(lang: Lang, c: &Change) -> Vec<String> {
         } else {
             String::new()
         };
-        if let (true, Some((lo, hi))) = (k.few_cases, k.interval_95_to) {
-            why.push_str(
-                &t(lang, "few_cases_note")
-                    .replace("{n}", &k.denominator_to.to_string())
-                    .replace("{lo}", &crate::i18n::percent(lang, lo))
-                    .replace("{hi}", &crate::i18n::percent(lang, hi)),
-            );
+        if k.few_cases {
+            why.push_str(&crate::scoring::few_cases_note(
+                lang,
+                i64::MAX,
+                k.numerator_to,
+                k.denominator_to,
+            ));
         }
         out.push(format!(
             "{}: {} → {}: {} {}{why}",

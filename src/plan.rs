@@ -85,6 +85,8 @@ pub struct Candidate {
     pub tier: String,
     pub previous_composite: Option<f64>,
     pub d4: Option<f64>,
+    /// d4's numerator and denominator (open settlements not overdue, open).
+    pub d4_counts: (i64, i64),
     pub last_inspection: Option<String>,
     pub months_since_inspection: Option<i64>,
     /// Inspected less than 12 months before Q.
@@ -148,15 +150,22 @@ pub fn parse_quarter(s: &str) -> Result<Period> {
     Ok(p)
 }
 
-fn score_in(scores: &Option<Scores>, code: &str) -> Option<(Option<f64>, String, Option<f64>)> {
+/// A province's composite, tier, and d4 with its numerator and denominator.
+type PlanScore = (Option<f64>, String, Option<f64>, (i64, i64));
+
+fn score_in(scores: &Option<Scores>, code: &str) -> Option<PlanScore> {
     let s = scores.as_ref()?;
     let row = s.league.iter().find(|r| r.province_code == code)?;
     let d4 = row
         .indicators
         .iter()
-        .find(|v| v.indicator == "d4_backlog_health")
-        .and_then(|v| v.value);
-    Some((row.composite, row.tier.clone(), d4))
+        .find(|v| v.indicator == "d4_backlog_health");
+    Some((
+        row.composite,
+        row.tier.clone(),
+        d4.and_then(|v| v.value),
+        d4.map_or((0, 0), |v| (v.numerator, v.denominator)),
+    ))
 }
 
 async fn run(ctx: &SessionContext, sql: &str, params: Vec<(&str, ScalarValue)>) -> Result<Table> {
@@ -229,8 +238,8 @@ impl Engine {
         let mut out = Vec::new();
         for prov in &self.reference.provinces {
             let code = prov.code.as_str();
-            let (composite, tier, d4) =
-                score_in(&current, code).unwrap_or((None, "insufficient".into(), None));
+            let (composite, tier, d4, d4_counts) =
+                score_in(&current, code).unwrap_or((None, "insufficient".into(), None, (0, 0)));
             let previous_composite = score_in(&prev, code).and_then(|s| s.0);
             let mut missing = Vec::new();
             let term_composite = match composite {
@@ -285,6 +294,7 @@ impl Engine {
                 tier,
                 previous_composite,
                 d4,
+                d4_counts,
                 last_inspection: last_inspection.map(|d| d.to_string()),
                 months_since_inspection: months,
                 recently_inspected: recently,
@@ -327,8 +337,9 @@ impl Engine {
             .map(|c| c.risk)
             .fold(f64::NAN, |_, r| r);
         for c in out.iter_mut() {
-            c.reasons_vi = reasons(Lang::Vi, c, &p, cut, rules.override_risk);
-            c.reasons_en = reasons(Lang::En, c, &p, cut, rules.override_risk);
+            let limits = (cut, rules.override_risk, self.rules.presentation.few_cases);
+            c.reasons_vi = reasons(Lang::Vi, c, &p, limits);
+            c.reasons_en = reasons(Lang::En, c, &p, limits);
         }
         // Chosen first (plan order), then the rest by risk.
         out.sort_by_key(|c| (c.status != Status::Chosen, c.order));
@@ -413,7 +424,12 @@ fn term_name(lang: Lang, t: &str) -> String {
 }
 
 /// The reasons in words, largest term first.
-fn reasons(lang: Lang, c: &Candidate, p: &Period, cut: f64, override_risk: f64) -> Vec<String> {
+fn reasons(
+    lang: Lang,
+    c: &Candidate,
+    p: &Period,
+    (cut, override_risk, few): (f64, f64, i64),
+) -> Vec<String> {
     use i18n::{number, percent, tf};
     let mut terms: Vec<(f64, String)> = Vec::new();
     if let Some(comp) = c.composite {
@@ -455,6 +471,12 @@ fn reasons(lang: Lang, c: &Candidate, p: &Period, cut: f64, override_risk: f64) 
                     ("share", percent(lang, 1.0 - d4)),
                     ("period", i18n::period(lang, &p.label)),
                 ],
+                // The interval of the share said: overdue, not d4's not-overdue.
+            ) + &crate::scoring::few_cases_note(
+                lang,
+                few,
+                c.d4_counts.1 - c.d4_counts.0,
+                c.d4_counts.1,
             ),
         ));
     }

@@ -269,6 +269,25 @@ pub fn wilson_95(num: i64, den: i64) -> Option<(f64, f64)> {
     ))
 }
 
+/// " — few cases (n = 4): 95 % interval 12 % to 70 %" for a rate on
+/// fewer records than `threshold` (the rules' `presentation.few_cases`);
+/// empty otherwise. Presentation only.
+pub fn few_cases_note(lang: crate::i18n::Lang, threshold: i64, num: i64, den: i64) -> String {
+    if den <= 0 || den >= threshold {
+        return String::new();
+    }
+    let (lo, hi) = wilson_95(num, den).unwrap_or((0.0, 1.0));
+    crate::i18n::tf(
+        lang,
+        "few_cases_note",
+        &[
+            ("n", den.to_string()),
+            ("lo", crate::i18n::percent(lang, lo)),
+            ("hi", crate::i18n::percent(lang, hi)),
+        ],
+    )
+}
+
 /// 100 × the weighted mean of the present values, weights renormalised;
 /// `None` when none is present.
 fn area_score(values: &[(Option<f64>, f64)]) -> Option<f64> {

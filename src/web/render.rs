@@ -118,9 +118,9 @@ pub fn table_view_marked(
                                     Cell::Int(i) => *i,
                                     _ => 0,
                                 };
-                                few_cases_note(
+                                crate::scoring::few_cases_note(
                                     lang,
-                                    rules,
+                                    rules.presentation.few_cases,
                                     count("numerator"),
                                     count("denominator"),
                                 )
@@ -298,27 +298,6 @@ pub fn tiles(lang: Lang, table: &Table, province_href: &dyn Fn(&str) -> String) 
 }
 
 /// Plain-language reasons for a province's tier: the composite and tier,
-/// then the scored indicators furthest below the national value (or, when
-/// none is clearly below, the ones furthest above).
-/// " — few cases: n = 4, 95 %: 12–70 %" for a rate on fewer records than
-/// the rules' threshold; empty otherwise.
-pub fn few_cases_note(lang: Lang, rules: &crate::rules::Rules, num: i64, den: i64) -> String {
-    if den <= 0 || den >= rules.presentation.few_cases {
-        return String::new();
-    }
-    let (lo, hi) = crate::scoring::wilson_95(num, den).unwrap_or((0.0, 1.0));
-    tf(
-        lang,
-        "few_cases_note",
-        &[
-            ("n", den.to_string()),
-            ("lo", i18n::percent(lang, lo)),
-            ("hi", i18n::percent(lang, hi)),
-        ],
-    )
-}
-
-/// Plain-language reasons for a province's tier: the composite and tier,
 /// then the scored indicators that pull the composite down most (their gap
 /// to the national value weighted by their weight in the composite), or,
 /// when none is clearly below, the ones that lift it most; a reason
@@ -368,7 +347,12 @@ pub fn reasons(lang: Lang, rules: &crate::rules::Rules, table: &Table) -> Vec<St
             Cell::Int(i) => *i,
             _ => 0,
         };
-        let few = few_cases_note(lang, rules, count("numerator"), count("denominator"));
+        let few = crate::scoring::few_cases_note(
+            lang,
+            rules.presentation.few_cases,
+            count("numerator"),
+            count("denominator"),
+        );
         tf(
             lang,
             key,
@@ -658,10 +642,22 @@ mod tests {
     fn few_cases_are_marked_below_the_threshold_and_not_above() {
         let rules = Rules::bundled();
         let n = rules.presentation.few_cases;
-        assert!(few_cases_note(Lang::En, &rules, 0, n - 1).contains("few cases"));
-        assert_eq!(few_cases_note(Lang::En, &rules, 0, n), "");
-        assert_eq!(few_cases_note(Lang::En, &rules, 0, 0), "");
-        assert!(few_cases_note(Lang::Vi, &rules, 1, 1).contains("ít số liệu (n = 1)"));
+        assert!(
+            crate::scoring::few_cases_note(Lang::En, rules.presentation.few_cases, 0, n - 1)
+                .contains("few cases")
+        );
+        assert_eq!(
+            crate::scoring::few_cases_note(Lang::En, rules.presentation.few_cases, 0, n),
+            ""
+        );
+        assert_eq!(
+            crate::scoring::few_cases_note(Lang::En, rules.presentation.few_cases, 0, 0),
+            ""
+        );
+        assert!(
+            crate::scoring::few_cases_note(Lang::Vi, rules.presentation.few_cases, 1, 1)
+                .contains("ít số liệu (n = 1)")
+        );
         let t = table(vec![
             indicator_row("e5_account_hygiene", 0.0, 0.8, 0, 1),
             indicator_row("d2_settlement_on_time", 0.5, 0.85, 20, 40),
