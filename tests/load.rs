@@ -55,6 +55,9 @@ fn copy_dir(from: &Path, to: &Path) {
 /// that the run finishes and reports them all.
 struct Tally {
     requests: AtomicUsize,
+    /// The slowest answer, in milliseconds, of the pages and of SQL.
+    slowest_page_ms: AtomicUsize,
+    slowest_sql_ms: AtomicUsize,
     problems: Mutex<Vec<String>>,
 }
 
@@ -118,6 +121,8 @@ fn ingest_while_serving_under_load() {
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally {
         requests: AtomicUsize::new(0),
+        slowest_page_ms: AtomicUsize::new(0),
+        slowest_sql_ms: AtomicUsize::new(0),
         problems: Mutex::new(Vec::new()),
     });
     let mut threads = Vec::new();
@@ -133,7 +138,10 @@ fn ingest_while_serving_under_load() {
                 // Between the two loads the committed count only grows.
                 let low = committed.load(Ordering::SeqCst);
                 let path = if i % 2 == 0 { league } else { "/d/league" };
+                let t = Instant::now();
                 let (status, headers, body) = get(port, path);
+                let ms = t.elapsed().as_millis() as usize;
+                tally.slowest_page_ms.fetch_max(ms, Ordering::SeqCst);
                 let high = committed.load(Ordering::SeqCst) + 1; // one may be landing
                 tally.requests.fetch_add(1, Ordering::SeqCst);
                 if status >= 500 || status == 0 {
@@ -161,7 +169,10 @@ fn ingest_while_serving_under_load() {
                 .to_string();
             while !stop.load(Ordering::SeqCst) {
                 let low = committed.load(Ordering::SeqCst);
+                let t = Instant::now();
                 let (status, _, body) = common::http(port, "POST", "/api/sql", &[], &q);
+                let ms = t.elapsed().as_millis() as usize;
+                tally.slowest_sql_ms.fetch_max(ms, Ordering::SeqCst);
                 let high = committed.load(Ordering::SeqCst) + 1;
                 tally.requests.fetch_add(1, Ordering::SeqCst);
                 if status != 200 {
@@ -219,6 +230,9 @@ fn ingest_while_serving_under_load() {
     );
     eprintln!(
         "{requests} requests by {readers} readers and 4 analysts over {later} ingests; \
-         server RSS {rss_start} kB at start, {rss:?} kB after each ingest"
+         server RSS {rss_start} kB at start, {rss:?} kB after each ingest; slowest page {} ms, \
+         slowest SQL {} ms",
+        tally.slowest_page_ms.load(Ordering::SeqCst),
+        tally.slowest_sql_ms.load(Ordering::SeqCst)
     );
 }

@@ -278,6 +278,13 @@ impl Pool {
                 drop(w);
                 Err(GuardError::Timeout(self.limits.timeout))
             }
+            Err(Failure::Busy) => {
+                drop(w);
+                Err(GuardError::Unavailable(format!(
+                    "the server took more than {} s to prepare the scores for this query; it is very busy: try again",
+                    PREPARATION.as_secs()
+                )))
+            }
             Err(Failure::Ended(io)) => Err(self.ended(w, io).await),
         }
     }
@@ -288,10 +295,14 @@ impl Pool {
         w.stdin.write_all(line.as_bytes()).await?;
         w.stdin.flush().await?;
         // Until `started`: the worker builds the context (no user input
-        // decides how long that takes).
+        // decides how long that takes; a very busy machine can stretch it).
         let mut first = String::new();
-        if w.out.read_line(&mut first).await? == 0 {
-            return Err(Failure::Ended(std::io::ErrorKind::UnexpectedEof.into()));
+        match tokio::time::timeout(PREPARATION, w.out.read_line(&mut first)).await {
+            Err(_) => return Err(Failure::Busy),
+            Ok(Ok(0)) => return Err(Failure::Ended(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(read) => {
+                read?;
+            }
         }
         if first.trim() != STARTED {
             let reply = parse_reply(&first)?;
@@ -402,8 +413,14 @@ impl Drop for Worker {
     }
 }
 
+/// How long a worker may take to prepare a role's context (score the
+/// periods the SQL surface carries) before the query is answered "busy".
+const PREPARATION: Duration = Duration::from_secs(180);
+
 enum Failure {
     Timeout,
+    /// The preparation took longer than [`PREPARATION`].
+    Busy,
     Ended(std::io::Error),
 }
 

@@ -154,6 +154,15 @@ impl AppState {
 
 /// The router: pages, downloads, API, static files and health.
 pub fn app(state: AppState) -> Router {
+    // Analysts' SQL has bounds of its own (the worker's preparation, then
+    // the query's timeout); this layer is only a backstop for it. Pages
+    // and answers get a minute.
+    let sql = Router::new()
+        .route("/api/sql", axum::routing::post(security::api_sql))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(300),
+        ));
     Router::new()
         .route("/", get(|| async { Redirect::to("/d/league") }))
         .route("/d/{name}", get(dashboard_page))
@@ -173,7 +182,6 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/logout", get(security::logout).post(security::logout))
         .route("/sql", get(security::console))
-        .route("/api/sql", axum::routing::post(security::api_sql))
         .route("/api/dashboards", get(api_dashboards))
         .route("/api/d/{name}", get(api_dashboard))
         .route("/api/league", get(api_league))
@@ -183,6 +191,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/alerts", get(api_alerts))
         .route("/alerts", get(alerts_page))
         .route("/api/status", get(api_status))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(60),
+        ))
+        .merge(sql)
         .fallback(|| async { AppError::not_found("no such page") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -193,10 +206,6 @@ pub fn app(state: AppState) -> Router {
         // Fastest: on two cores the compression is a visible share of a
         // cached page's cost, and the size gain of higher levels is small.
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(60),
-        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))

@@ -163,7 +163,7 @@ pub fn http(
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
     let sent = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-        s.set_read_timeout(Some(std::time::Duration::from_secs(120)))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(300)))?;
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Content-Type: application/json\r\n\
