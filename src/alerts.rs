@@ -253,13 +253,20 @@ fn measure(row: &LeagueRow, m: &str) -> Option<f64> {
     }
 }
 
-fn found(rule: &Rule, row: Option<&LeagueRow>, period: &str, vi: String, en: String) -> Found {
-    let code = row.map(|r| r.province_code.clone());
+/// A finding of `rule` for a province (code, name), or nationally.
+fn found(
+    rule: &Rule,
+    province: Option<(&str, &str)>,
+    period: &str,
+    vi: String,
+    en: String,
+) -> Found {
+    let code = province.map(|(c, _)| c.to_string());
     Found {
         key: format!("{}/{}", rule.id, code.as_deref().unwrap_or("national")),
         rule: rule.id.clone(),
         province_code: code,
-        province_name: row.map(|r| r.province_name.clone()),
+        province_name: province.map(|(_, n)| n.to_string()),
         period: period.to_string(),
         detail_vi: vi,
         detail_en: en,
@@ -330,7 +337,7 @@ fn by_province(rule: &Rule, quarters: &[Period], leagues: &[Vec<LeagueRow>]) -> 
                     let v = num(values[0].unwrap_or_default());
                     out.push(found(
                         rule,
-                        Some(row),
+                        Some((&row.province_code, &row.province_name)),
                         q,
                         format!(
                             "{m} = {v} dưới {} trong {periods} quý liên tiếp",
@@ -352,7 +359,7 @@ fn by_province(rule: &Rule, quarters: &[Period], leagues: &[Vec<LeagueRow>]) -> 
                     let (b, n) = (num(before), num(now));
                     out.push(found(
                         rule,
-                        Some(row),
+                        Some((&row.province_code, &row.province_name)),
                         q,
                         format!("{m} giảm từ {b} xuống {n} (hơn {} điểm)", num(*points)),
                         format!(
@@ -368,7 +375,7 @@ fn by_province(rule: &Rule, quarters: &[Period], leagues: &[Vec<LeagueRow>]) -> 
                     let b = before.unwrap_or_default();
                     out.push(found(
                         rule,
-                        Some(row),
+                        Some((&row.province_code, &row.province_name)),
                         q,
                         format!("xếp loại chuyển từ {b} xuống D"),
                         format!("tier went from {b} to D"),
@@ -415,7 +422,7 @@ fn funnel(
         let (n, d) = (v.numerator, v.denominator);
         found(
             rule,
-            Some(row),
+            Some((&row.province_code, &row.province_name)),
             q,
             format!(
                 "{id} = {r} % ({n}/{d}) dưới giới hạn dưới {l} % của biểu đồ phễu (cả nước {m} %)"
@@ -450,23 +457,9 @@ async fn silent(engine: &Engine, rule: &Rule, as_of: NaiveDate, days: i64) -> Re
         let gap = last.get(&p.code).map(|d| (as_of - *d).num_days());
         if gap.is_none_or(|g| g >= days) {
             let since = last.get(&p.code).map_or("—".into(), |d| d.to_string());
-            let row = LeagueRow {
-                period: as_of.to_string(),
-                province_code: p.code.clone(),
-                province_name: p.name_vi.clone(),
-                indicators: Vec::new(),
-                reception_score: None,
-                deadlines_score: None,
-                data_entry_score: None,
-                composite: None,
-                tier: String::new(),
-                rank: None,
-                rank_lo: None,
-                rank_hi: None,
-            };
             out.push(found(
                 rule,
-                Some(&row),
+                Some((&p.code, &p.name_vi)),
                 &as_of.to_string(),
                 format!("không có vụ việc hay buổi tiếp nào trong {days} ngày (lần cuối: {since})"),
                 format!("no case or reception session in {days} days (last: {since})"),

@@ -136,16 +136,22 @@ fn reasons_never_echo_sensitive_values() {
     }
 }
 
-#[test]
-fn unreadable_or_incomplete_extracts_are_rejected_and_change_nothing() {
+/// A store holding one good extract (the units), so that "a rejected
+/// extract changes nothing" means something.
+fn store_with_units() -> (tempfile::TempDir, Store) {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path().join("store")).unwrap();
-    // A first good extract so "unchanged" means something.
     ingest(
         &store,
         &write_extract(&tmp.path().join("a"), "2026-01-31", &[("units.csv", UNITS)]),
     )
     .unwrap();
+    (tmp, store)
+}
+
+#[test]
+fn unreadable_or_incomplete_extracts_are_rejected_and_change_nothing() {
+    let (tmp, store) = store_with_units();
     let x = tmp.path().join("x");
 
     let d = write_extract(
@@ -455,13 +461,7 @@ fn requester_identity_is_pseudonymized_with_the_key() {
 
 #[test]
 fn extract_files_must_be_regular_files_inside_the_extract_folder() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path().join("store")).unwrap();
-    ingest(
-        &store,
-        &write_extract(&tmp.path().join("a"), "2026-01-31", &[("units.csv", UNITS)]),
-    )
-    .unwrap();
+    let (tmp, store) = store_with_units();
     // A table file linked to a file outside the folder (a real CSV of
     // the right shape, so that only the link can be why it is refused).
     let outside = tmp.path().join("outside.csv");
