@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -68,7 +67,7 @@ fn analyst_queries_cannot_take_the_servers_memory_or_processor() {
     let users = dir.path().join("users.toml");
     let (_, token) = UsersFile::add_user(&users, "lan", Role::Analyst).unwrap();
     let audit = dir.path().join("audit.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+    let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["serve", "--bind", "127.0.0.1:0", "--store"])
         .arg(dir.path().join("store"))
         .arg("--users")
@@ -81,11 +80,7 @@ fn analyst_queries_cannot_take_the_servers_memory_or_processor() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _server = Killed(child);
-    let port = port_after(&mut lines, "serving on http://127.0.0.1:");
-    std::thread::spawn(move || for _ in lines {});
+    let (_server, pid, port) = web_server(child);
 
     let (status, body) = sql(port, &token, "SELECT 1 AS one");
     assert_eq!(status, 200, "{body}");

@@ -6,14 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Killed, port_after, proc_status_kb};
+use common::{proc_status_kb, web_server};
 
 const KEY: &str = "load-test-key-not-secret-0123456789";
 
@@ -94,7 +93,7 @@ fn ingest_while_serving_under_load() {
     let store = tmp.path().join("store");
     ingest(&base_dir, &store);
 
-    let mut child = vigil()
+    let child = vigil()
         .args(["serve", "--bind", "127.0.0.1:0", "--store"])
         .arg(&store)
         .arg("--audit-log")
@@ -103,11 +102,7 @@ fn ingest_while_serving_under_load() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _server = Killed(child);
-    let port = port_after(&mut lines, "serving on http://127.0.0.1:");
-    std::thread::spawn(move || for _ in lines {});
+    let (_server, pid, port) = web_server(child);
 
     // The committed extract dates, in order: extract n is dates[n - 1].
     let all_dates: Arc<Vec<String>> = Arc::new(dates.clone());

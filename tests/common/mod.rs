@@ -199,3 +199,16 @@ pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// A `vigil serve` just spawned with its standard output piped: the guard
+/// that stops it, its process id and the port of its web service (the
+/// rest of its output is drained in the background).
+pub fn web_server(mut child: std::process::Child) -> (Killed, u32, u16) {
+    use std::io::BufRead;
+    let pid = child.id();
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout piped")).lines();
+    let guard = Killed(child);
+    let port = port_after(&mut lines, "serving on http://127.0.0.1:");
+    std::thread::spawn(move || for _ in lines {});
+    (guard, pid, port)
+}
