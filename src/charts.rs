@@ -69,6 +69,8 @@ pub struct FunnelLabels {
     pub mean: String,
     pub inner: String,
     pub outer: String,
+    /// Leads the names of outliers the plot had no room to label.
+    pub unlabelled: String,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +128,24 @@ pub fn svg(chart: &Chart) -> Result<String> {
     Ok(out)
 }
 
+/// The chart as SVG for a page: drawn to its `viewBox` only, so that it
+/// takes the width of its container (phone or desktop) and keeps its
+/// proportions; named for screen readers by its title.
+pub fn svg_inline(chart: &Chart) -> Result<String> {
+    let drawn = svg(chart)?;
+    let sized = format!(r#"<svg width="{WIDTH}" height="{HEIGHT}" "#);
+    let Some(rest) = drawn.strip_prefix(&sized) else {
+        return Ok(drawn);
+    };
+    let title = match chart {
+        Chart::Line { title, .. } | Chart::Bar { title, .. } | Chart::Funnel { title, .. } => title,
+    };
+    Ok(format!(
+        r#"<svg class="plot" role="img" aria-label="{}" {rest}"#,
+        xml_escape(title)
+    ))
+}
+
 /// The chart as a PNG image: the SVG above, rasterized by resvg, whose
 /// text shaping (rustybuzz, over the same bundled font) places Vietnamese
 /// diacritics as the browser does. Plotters' own bitmap text measured each
@@ -170,236 +190,500 @@ fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("drawing the chart: {e}")
 }
 
+/// One legend entry: the series' colour as a line (or a dot) and its name.
+struct Key {
+    label: String,
+    color: RGBColor,
+    stroke: u32,
+    dot: bool,
+}
+
+impl Key {
+    fn line(label: &str, color: RGBColor, stroke: u32) -> Key {
+        Key {
+            label: label.to_string(),
+            color,
+            stroke,
+            dot: false,
+        }
+    }
+}
+
+/// Height of one legend line (px).
+const LEGEND_LINE: i32 = 20;
+/// Room for a key's swatch before its text (px).
+const SWATCH: i32 = 24;
+
+/// What is drawn under the plot: the keys, flowing left to right, then
+/// notes (names the plot could not label), wrapped by words.
+enum LegendItem {
+    Key(usize),
+    Note(String),
+}
+
+/// Lays the legend out in lines no wider than `width`.
+fn legend_lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    keys: &[Key],
+    notes: &[String],
+    width: i32,
+) -> Vec<Vec<(i32, LegendItem)>> {
+    let font = (FONT_FAMILY, 13).into_font();
+    let measure = |t: &str| {
+        area.estimate_text_size(t, &font.clone().into())
+            .map(|(w, _)| w as i32)
+            .unwrap_or(7 * t.chars().count() as i32)
+    };
+    let mut lines: Vec<Vec<(i32, LegendItem)>> = vec![Vec::new()];
+    let mut x = 0;
+    for (i, k) in keys.iter().enumerate() {
+        let w = SWATCH + measure(&k.label) + 18;
+        if x > 0 && x + w > width {
+            lines.push(Vec::new());
+            x = 0;
+        }
+        lines
+            .last_mut()
+            .expect("a line")
+            .push((x, LegendItem::Key(i)));
+        x += w;
+    }
+    for note in notes {
+        let mut text = String::new();
+        for word in note.split(' ') {
+            let candidate = if text.is_empty() {
+                word.to_string()
+            } else {
+                format!("{text} {word}")
+            };
+            if !text.is_empty() && measure(&candidate) > width {
+                lines.push(vec![(0, LegendItem::Note(std::mem::take(&mut text)))]);
+                text = word.to_string();
+            } else {
+                text = candidate;
+            }
+        }
+        lines.push(vec![(0, LegendItem::Note(text))]);
+    }
+    lines.retain(|l| !l.is_empty());
+    lines
+}
+
+/// Height the legend needs under a plot `width` pixels wide.
+fn legend_height<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    keys: &[Key],
+    notes: &[String],
+) -> i32 {
+    let width = area.dim_in_pixel().0 as i32 - 2 * LEGEND_MARGIN;
+    legend_lines(area, keys, notes, width).len() as i32 * LEGEND_LINE + 6
+}
+
+const LEGEND_MARGIN: i32 = 16;
+
+/// Draws the legend in its own band under the plot, so that it never
+/// covers the data.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    keys: &[Key],
+    notes: &[String],
+) -> Result<()> {
+    let width = area.dim_in_pixel().0 as i32 - 2 * LEGEND_MARGIN;
+    let font = (FONT_FAMILY, 13).into_font();
+    for (row, line) in legend_lines(area, keys, notes, width).iter().enumerate() {
+        let y = row as i32 * LEGEND_LINE + 2;
+        for (x, item) in line {
+            let x = x + LEGEND_MARGIN;
+            match item {
+                LegendItem::Key(i) => {
+                    let k = &keys[*i];
+                    let mid = y + LEGEND_LINE / 2 - 2;
+                    if k.dot {
+                        area.draw(&Circle::new((x + 9, mid), 4, k.color.filled()))
+                            .map_err(err)?;
+                    } else {
+                        area.draw(&PathElement::new(
+                            vec![(x, mid), (x + 18, mid)],
+                            k.color.stroke_width(k.stroke),
+                        ))
+                        .map_err(err)?;
+                    }
+                    area.draw_text(&k.label, &font.color(&BLACK), (x + SWATCH, y))
+                        .map_err(err)?;
+                }
+                LegendItem::Note(text) => {
+                    area.draw_text(text, &font.color(&RGBColor(60, 60, 60)), (x, y))
+                        .map_err(err)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Splits the area under the title into the plot and the legend band.
+fn plot_and_legend<DB: DrawingBackend>(
+    body: &DrawingArea<DB, Shift>,
+    keys: &[Key],
+    notes: &[String],
+) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
+    let h = legend_height(body, keys, notes);
+    let total = body.dim_in_pixel().1 as i32;
+    body.split_vertically((total - h).max(total / 2))
+}
+
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let title_font = (FONT_FAMILY, 18).into_font().style(FontStyle::Bold);
-    let label_font = (FONT_FAMILY, 13).into_font();
+    let title = match chart {
+        Chart::Line { title, .. } | Chart::Bar { title, .. } | Chart::Funnel { title, .. } => title,
+    };
+    let body = root
+        .margin(6, 0, 0, 0)
+        .titled(title, title_font)
+        .map_err(err)?;
     match chart {
         Chart::Line {
-            title,
             categories,
             y_label,
             series,
             markers,
-        } => {
-            let n = categories.len().max(1);
-            let values = series.iter().flat_map(|s| s.values.iter().flatten());
-            let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
-            let (lo, hi) = if lo > hi {
-                (0.0, 100.0)
-            } else {
-                ((lo - 5.0).max(0.0).min(lo), (hi + 5.0).min(100.0).max(hi))
-            };
-            let mut c = ChartBuilder::on(root)
-                .caption(title, title_font)
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(52)
-                .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..hi)
-                .map_err(err)?;
-            let cats = categories.clone();
-            c.configure_mesh()
-                .light_line_style(GRID)
-                .x_labels(n.min(12))
-                .x_label_formatter(&|x| {
-                    let i = x.round();
-                    if (x - i).abs() < 1e-6 && i >= 0.0 {
-                        cats.get(i as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
-                .y_desc(y_label.as_str())
-                .label_style(label_font.clone())
-                .draw()
-                .map_err(err)?;
-            for (k, s) in series.iter().enumerate() {
-                let color = PALETTE[k % PALETTE.len()];
-                // A gap in the data is a gap in the line, not a drop to 0.
-                let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-                for (i, v) in s.values.iter().enumerate() {
-                    match v {
-                        Some(v) => runs.last_mut().expect("a run").push((i as f64, *v)),
-                        None => runs.push(Vec::new()),
-                    }
-                }
-                let mut first = true;
-                for run in runs.into_iter().filter(|r| !r.is_empty()) {
-                    let points = run.clone();
-                    let drawn = c
-                        .draw_series(LineSeries::new(run, color.stroke_width(2)))
-                        .map_err(err)?;
-                    if first {
-                        drawn.label(s.name.clone()).legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                        });
-                        first = false;
-                    }
-                    c.draw_series(
-                        points
-                            .into_iter()
-                            .map(|p| Circle::new(p, 3, color.filled())),
-                    )
-                    .map_err(err)?;
-                }
-            }
-            let mark = RGBColor(120, 60, 160);
-            for (x, label) in markers {
-                c.draw_series(LineSeries::new(
-                    vec![(*x, lo), (*x, hi)],
-                    mark.stroke_width(2),
-                ))
-                .map_err(err)?;
-                c.draw_series(std::iter::once(Text::new(
-                    label.clone(),
-                    (*x, hi),
-                    label_font.clone().color(&mark),
-                )))
-                .map_err(err)?;
-            }
-            c.configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font(label_font)
-                .position(SeriesLabelPosition::LowerRight)
-                .draw()
-                .map_err(err)?;
-        }
+            ..
+        } => draw_line(&body, categories, y_label, series, markers),
         Chart::Bar {
-            title,
             categories,
             y_label,
             values,
-        } => {
-            let n = categories.len().max(1);
-            let top = values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.1;
-            let mut c = ChartBuilder::on(root)
-                .caption(title, title_font)
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(52)
-                .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top)
-                .map_err(err)?;
-            let cats = categories.clone();
-            c.configure_mesh()
-                .light_line_style(GRID)
-                .x_labels(n)
-                .x_label_formatter(&|x| {
-                    let i = x.round();
-                    if (x - i).abs() < 1e-6 && i >= 0.0 {
-                        cats.get(i as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
-                .y_desc(y_label.as_str())
-                .label_style(label_font)
-                .draw()
-                .map_err(err)?;
-            c.draw_series(values.iter().enumerate().map(|(i, v)| {
-                Rectangle::new(
-                    [(i as f64 - 0.4, 0.0), (i as f64 + 0.4, *v)],
-                    PALETTE[0].filled(),
-                )
-            }))
-            .map_err(err)?;
-        }
+            ..
+        } => draw_bar(&body, categories, y_label, values),
         Chart::Funnel {
-            title,
             x_label,
             y_label,
             points,
             mean,
             labels,
-        } => {
-            let max_n = points.iter().map(|p| p.n).fold(10.0, f64::max) * 1.05;
-            let min_n = (max_n / 200.0).max(1.0);
-            let lowest = points.iter().map(|p| p.rate).fold(1.0, f64::min);
-            let floor = control_limit(*mean, min_n.max(max_n / 20.0), -3.09)
-                .min(lowest)
-                .max(0.0);
-            let y_lo = (floor - 0.05).max(0.0);
-            let mut c = ChartBuilder::on(root)
-                .caption(title, title_font)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(56)
-                .build_cartesian_2d(0f64..max_n, y_lo..1.0)
-                .map_err(err)?;
-            c.configure_mesh()
-                .light_line_style(GRID)
-                .x_desc(x_label.as_str())
-                .y_desc(y_label.as_str())
-                .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
-                .x_label_formatter(&|x| format!("{x:.0}"))
-                .label_style(label_font.clone())
-                .draw()
-                .map_err(err)?;
-            let steps = 120;
-            let curve = |z: f64| -> Vec<(f64, f64)> {
-                (0..=steps)
-                    .map(|i| {
-                        let n = min_n + (max_n - min_n) * i as f64 / steps as f64;
-                        (n, control_limit(*mean, n, z))
-                    })
-                    .collect()
-            };
-            let grey = RGBColor(90, 90, 90);
-            c.draw_series(LineSeries::new(
-                vec![(0.0, *mean), (max_n, *mean)],
-                grey.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(labels.mean.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2))
-            });
-            let inner = PALETTE[1];
-            let outer = FLAG;
-            for (z, color, label) in [
-                (1.96, inner, &labels.inner),
-                (-1.96, inner, &labels.inner),
-                (3.09, outer, &labels.outer),
-                (-3.09, outer, &labels.outer),
-            ] {
-                let s = c
-                    .draw_series(LineSeries::new(curve(z), color.stroke_width(1)))
-                    .map_err(err)?;
-                if z > 0.0 {
-                    s.label(label.clone()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(1))
-                    });
-                }
+            ..
+        } => draw_funnel(&body, x_label, y_label, points, *mean, labels),
+    }
+}
+
+/// The label a category axis shows at `x` (categories sit at integers).
+fn category_at(categories: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 {
+        categories.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+fn draw_line<DB: DrawingBackend>(
+    body: &DrawingArea<DB, Shift>,
+    categories: &[String],
+    y_label: &str,
+    series: &[Series],
+    markers: &[(f64, String)],
+) -> Result<()> {
+    let label_font = (FONT_FAMILY, 13).into_font();
+    let keys: Vec<Key> = series
+        .iter()
+        .enumerate()
+        .map(|(k, s)| Key::line(&s.name, PALETTE[k % PALETTE.len()], 2))
+        .collect();
+    let (plot, legend) = plot_and_legend(body, &keys, &[]);
+    let n = categories.len().max(1);
+    let values = series.iter().flat_map(|s| s.values.iter().flatten());
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    let (lo, hi) = if lo > hi {
+        (0.0, 100.0)
+    } else {
+        ((lo - 5.0).max(0.0).min(lo), (hi + 5.0).min(100.0).max(hi))
+    };
+    let mut c = ChartBuilder::on(&plot)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), lo..hi)
+        .map_err(err)?;
+    c.configure_mesh()
+        .light_line_style(GRID)
+        .x_labels(n.min(12))
+        .x_label_formatter(&|x| category_at(categories, *x))
+        .y_desc(y_label)
+        .label_style(label_font.clone())
+        .draw()
+        .map_err(err)?;
+    for (k, s) in series.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        // A gap in the data is a gap in the line, not a drop to 0.
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for (i, v) in s.values.iter().enumerate() {
+            match v {
+                Some(v) => runs.last_mut().expect("a run").push((i as f64, *v)),
+                None => runs.push(Vec::new()),
             }
-            for p in points {
-                let flagged = p.rate < control_limit(*mean, p.n, -3.09);
-                let color = if flagged { FLAG } else { PALETTE[0] };
-                let r = if p.highlight { 7 } else { 4 };
-                c.draw_series(std::iter::once(Circle::new(
-                    (p.n, p.rate),
-                    r,
-                    color.filled(),
-                )))
+        }
+        for run in runs.into_iter().filter(|r| !r.is_empty()) {
+            let points = run.clone();
+            c.draw_series(LineSeries::new(run, color.stroke_width(2)))
                 .map_err(err)?;
-                if flagged || p.highlight {
-                    c.draw_series(std::iter::once(Text::new(
-                        p.label.clone(),
-                        (p.n, p.rate),
-                        label_font.clone().color(&BLACK),
-                    )))
-                    .map_err(err)?;
-                }
-            }
-            c.configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font(label_font)
-                .position(SeriesLabelPosition::LowerRight)
-                .draw()
-                .map_err(err)?;
+            c.draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )
+            .map_err(err)?;
         }
     }
+    let mark = RGBColor(120, 60, 160);
+    for (x, label) in markers {
+        c.draw_series(LineSeries::new(
+            vec![(*x, lo), (*x, hi)],
+            mark.stroke_width(2),
+        ))
+        .map_err(err)?;
+        c.draw_series(std::iter::once(Text::new(
+            label.clone(),
+            (*x, hi),
+            label_font.clone().color(&mark),
+        )))
+        .map_err(err)?;
+    }
+    draw_legend(&legend, &keys, &[])
+}
+
+fn draw_bar<DB: DrawingBackend>(
+    body: &DrawingArea<DB, Shift>,
+    categories: &[String],
+    y_label: &str,
+    values: &[f64],
+) -> Result<()> {
+    let n = categories.len().max(1);
+    let top = values.iter().copied().fold(0.0, f64::max).max(1.0) * 1.1;
+    let mut c = ChartBuilder::on(body)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top)
+        .map_err(err)?;
+    c.configure_mesh()
+        .light_line_style(GRID)
+        .x_labels(n)
+        .x_label_formatter(&|x| category_at(categories, *x))
+        .y_desc(y_label)
+        .label_style((FONT_FAMILY, 13).into_font())
+        .draw()
+        .map_err(err)?;
+    c.draw_series(values.iter().enumerate().map(|(i, v)| {
+        Rectangle::new(
+            [(i as f64 - 0.4, 0.0), (i as f64 + 0.4, *v)],
+            PALETTE[0].filled(),
+        )
+    }))
+    .map_err(err)?;
     Ok(())
+}
+
+/// A pixel rectangle: x0, y0, x1, y1.
+type Rect = (i32, i32, i32, i32);
+/// A label wanted at a point: its text, the point and the text's size (px).
+type Wanted = (String, (i32, i32), (i32, i32));
+/// Labels placed (text, top-left pixel) and the names left unplaced.
+type Placement = (Vec<(String, (i32, i32))>, Vec<String>);
+
+fn overlaps(a: Rect, b: Rect) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// Places each label beside its point (right, left, above or below),
+/// inside `bounds` and clear of the labels already placed; a label with
+/// no free place is returned among the unplaced.
+fn place_labels(wanted: &[Wanted], bounds: Rect) -> Placement {
+    let mut placed: Vec<(String, (i32, i32))> = Vec::new();
+    let mut boxes: Vec<Rect> = Vec::new();
+    let mut unplaced = Vec::new();
+    for (label, (px, py), (w, h)) in wanted {
+        let candidates = [
+            (px + 8, py - h / 2),
+            (px - 8 - w, py - h / 2),
+            (px - w / 2, py - 8 - h),
+            (px - w / 2, py + 8),
+        ];
+        let free = candidates.into_iter().find(|&(x, y)| {
+            let r = (x, y, x + w, y + h);
+            r.0 >= bounds.0
+                && r.2 <= bounds.2
+                && r.1 >= bounds.1
+                && r.3 <= bounds.3
+                && boxes.iter().all(|b| !overlaps(r, *b))
+        });
+        match free {
+            Some((x, y)) => {
+                boxes.push((x, y, x + w, y + h));
+                placed.push((label.clone(), (x, y)));
+            }
+            None => unplaced.push(label.clone()),
+        }
+    }
+    (placed, unplaced)
+}
+
+fn funnel_keys(labels: &FunnelLabels) -> Vec<Key> {
+    vec![
+        Key::line(&labels.mean, RGBColor(90, 90, 90), 2),
+        Key::line(&labels.inner, PALETTE[1], 1),
+        Key::line(&labels.outer, FLAG, 1),
+    ]
+}
+
+/// The funnel's value ranges: (x range, y range, smallest n drawn).
+fn funnel_ranges(points: &[FunnelPoint], mean: f64) -> (f64, f64, f64) {
+    let max_n = points.iter().map(|p| p.n).fold(10.0, f64::max) * 1.05;
+    let min_n = (max_n / 200.0).max(1.0);
+    let lowest = points.iter().map(|p| p.rate).fold(1.0, f64::min);
+    let floor = control_limit(mean, min_n.max(max_n / 20.0), -3.09)
+        .min(lowest)
+        .max(0.0);
+    (max_n, (floor - 0.05).max(0.0), min_n)
+}
+
+fn draw_funnel<DB: DrawingBackend>(
+    body: &DrawingArea<DB, Shift>,
+    x_label: &str,
+    y_label: &str,
+    points: &[FunnelPoint],
+    mean: f64,
+    labels: &FunnelLabels,
+) -> Result<()> {
+    let label_font = (FONT_FAMILY, 13).into_font();
+    let keys = funnel_keys(labels);
+    let (max_n, y_lo, min_n) = funnel_ranges(points, mean);
+    let build = |plot: &DrawingArea<DB, Shift>| {
+        ChartBuilder::on(plot)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..max_n, y_lo..1.0)
+            .map_err(err)
+    };
+    // The outliers (and the province the page is about) are labelled;
+    // labels that find no free place are named under the plot instead.
+    // Building a chart draws nothing, so the placement can be tried on a
+    // plot sized for the legend it leads to, until the two agree.
+    let mut notes: Vec<String> = Vec::new();
+    let mut placed;
+    let mut tries = 0;
+    let (plot, legend, c) = loop {
+        let (plot, legend) = plot_and_legend(body, &keys, &notes);
+        let c = build(&plot)?;
+        let (ok, rest) = funnel_labels(&c, body, points, mean, &label_font);
+        placed = ok;
+        let again = if rest.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!("{} {}", labels.unlabelled, rest.join(", "))]
+        };
+        tries += 1;
+        if again == notes || tries == 3 {
+            notes = again;
+            break (plot, legend, c);
+        }
+        notes = again;
+    };
+    let _ = plot;
+    let mut c = c;
+    c.configure_mesh()
+        .light_line_style(GRID)
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .label_style(label_font.clone())
+        .draw()
+        .map_err(err)?;
+    let steps = 120;
+    let curve = |z: f64| -> Vec<(f64, f64)> {
+        (0..=steps)
+            .map(|i| {
+                let n = min_n + (max_n - min_n) * i as f64 / steps as f64;
+                (n, control_limit(mean, n, z))
+            })
+            .collect()
+    };
+    c.draw_series(LineSeries::new(
+        vec![(0.0, mean), (max_n, mean)],
+        keys[0].color.stroke_width(2),
+    ))
+    .map_err(err)?;
+    for (z, key) in [
+        (1.96, &keys[1]),
+        (-1.96, &keys[1]),
+        (3.09, &keys[2]),
+        (-3.09, &keys[2]),
+    ] {
+        c.draw_series(LineSeries::new(curve(z), key.color.stroke_width(1)))
+            .map_err(err)?;
+    }
+    for p in points {
+        let flagged = p.rate < control_limit(mean, p.n, -3.09);
+        let color = if flagged { FLAG } else { PALETTE[0] };
+        let r = if p.highlight { 7 } else { 4 };
+        c.draw_series(std::iter::once(Circle::new(
+            (p.n, p.rate),
+            r,
+            color.filled(),
+        )))
+        .map_err(err)?;
+    }
+    for (label, pos) in placed {
+        body.draw_text(&label, &label_font.color(&BLACK), body_point(body, pos))
+            .map_err(err)?;
+    }
+    draw_legend(&legend, &keys, &notes)
+}
+
+/// A backend pixel as a coordinate of `area` (whose origin is its corner).
+fn body_point<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, (x, y): (i32, i32)) -> (i32, i32) {
+    let (xs, ys) = area.get_pixel_range();
+    (x - xs.start, y - ys.start)
+}
+
+type FunnelContext<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Where the funnel's labels go (in backend pixels) and which found no place.
+fn funnel_labels<DB: DrawingBackend>(
+    c: &FunnelContext<'_, DB>,
+    area: &DrawingArea<DB, Shift>,
+    points: &[FunnelPoint],
+    mean: f64,
+    font: &FontDesc,
+) -> Placement {
+    let mut wanted: Vec<&FunnelPoint> = points
+        .iter()
+        .filter(|p| p.highlight || p.rate < control_limit(mean, p.n, -3.09))
+        .collect();
+    // The page's own province first, then the furthest below the line.
+    wanted.sort_by(|a, b| {
+        b.highlight
+            .cmp(&a.highlight)
+            .then(a.rate.total_cmp(&b.rate))
+    });
+    let wanted: Vec<Wanted> = wanted
+        .into_iter()
+        .map(|p| {
+            let (w, h) = area
+                .estimate_text_size(&p.label, &font.clone().into())
+                .map(|(w, h)| (w as i32, h as i32))
+                .unwrap_or((7 * p.label.chars().count() as i32, 14));
+            (p.label.clone(), c.backend_coord(&(p.n, p.rate)), (w, h))
+        })
+        .collect();
+    let (xs, ys) = c.plotting_area().get_pixel_range();
+    place_labels(&wanted, (xs.start, ys.start, xs.end, ys.end))
 }
 
 /// One bar of a waterfall: a label and either a total (drawn from the
@@ -520,6 +804,97 @@ mod tests {
     }
 
     #[test]
+    fn inline_svg_scales_with_its_container() {
+        let s = svg_inline(&line()).unwrap();
+        let head = &s[..s.find('>').unwrap()];
+        assert!(head.contains(r#"viewBox="0 0 760 380""#), "{head}");
+        assert!(
+            !head.contains("width=") && !head.contains("height="),
+            "{head}"
+        );
+        assert!(
+            head.contains(r#"aria-label="Điểm tổng hợp — Bắc Ninh""#),
+            "{head}"
+        );
+    }
+
+    /// The legend sits in its own band under the plotting area: every
+    /// legend text is drawn below the lowest point of the data.
+    #[test]
+    fn legend_is_drawn_outside_the_data() {
+        let s = svg(&line()).unwrap();
+        let text_y = |label: &str| -> f64 {
+            let at = s.find(&format!(">\n{label}\n<")).unwrap();
+            let open = s[..at].rfind("<text").unwrap();
+            let tag = &s[open..at];
+            let y = tag.split("y=\"").nth(1).unwrap();
+            y[..y.find('"').unwrap()].parse().unwrap()
+        };
+        let lowest_circle = s
+            .match_indices("<circle")
+            .map(|(i, _)| {
+                let tag = &s[i..i + s[i..].find('>').unwrap()];
+                let cy = tag.split("cy=\"").nth(1).unwrap();
+                cy[..cy.find('"').unwrap()].parse::<f64>().unwrap()
+            })
+            .fold(0.0, f64::max);
+        assert!(
+            text_y("Đúng hạn") > lowest_circle + 30.0,
+            "legend over the data"
+        );
+    }
+
+    #[test]
+    fn funnel_labels_do_not_collide_and_the_rest_are_named() {
+        let points: Vec<FunnelPoint> = (0..12)
+            .map(|i| FunnelPoint {
+                label: format!("Tỉnh số {i}"),
+                n: 400.0 + i as f64,
+                rate: 0.30 + 0.001 * i as f64,
+                highlight: false,
+            })
+            .collect();
+        let chart = Chart::Funnel {
+            title: "Phễu".into(),
+            x_label: "n".into(),
+            y_label: "p".into(),
+            points,
+            mean: 0.8,
+            labels: FunnelLabels {
+                mean: "p̄".into(),
+                inner: "95%".into(),
+                outer: "99.8%".into(),
+                unlabelled: "Also:".into(),
+            },
+        };
+        let s = svg(&chart).unwrap();
+        for i in 0..12 {
+            assert!(s.contains(&format!("Tỉnh số {i}")), "province {i} is named");
+        }
+        assert!(s.contains("Also:"), "crowded labels are listed instead");
+        let (placed, rest) = place_labels(
+            &[
+                ("a".into(), (100, 100), (40, 14)),
+                ("b".into(), (101, 100), (40, 14)),
+                ("c".into(), (102, 100), (40, 14)),
+                ("d".into(), (103, 101), (40, 14)),
+                ("e".into(), (104, 101), (40, 14)),
+            ],
+            (0, 0, 400, 400),
+        );
+        assert_eq!(placed.len(), 4);
+        assert_eq!(rest, vec!["e".to_string()]);
+        for (i, (_, a)) in placed.iter().enumerate() {
+            for (_, b) in &placed[i + 1..] {
+                assert!(!overlaps(
+                    (a.0, a.1, a.0 + 40, a.1 + 14),
+                    (b.0, b.1, b.0 + 40, b.1 + 14)
+                ));
+            }
+        }
+    }
+
+    #[test]
     fn png_is_a_png() {
         let p = png(&line()).unwrap();
         assert_eq!(&p[..8], b"\x89PNG\r\n\x1a\n");
@@ -580,6 +955,7 @@ mod tests {
                 mean: "p̄".into(),
                 inner: "95%".into(),
                 outer: "99.8%".into(),
+                unlabelled: "Also:".into(),
             },
         };
         let s = svg(&chart).unwrap();

@@ -479,6 +479,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("funnel_95", "Giới hạn 95%", "95% limit"),
     ("funnel_998", "Giới hạn 99,8%", "99.8% limit"),
     (
+        "funnel_unlabelled",
+        "Cũng dưới giới hạn 99,8%:",
+        "Also below the 99.8% limit:",
+    ),
+    (
         "below_limit",
         "Dưới giới hạn 99,8%",
         "Below the 99.8% limit",

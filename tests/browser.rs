@@ -379,5 +379,87 @@ fn league_language_switch_and_province_in_a_real_browser() {
     );
     assert!(b.text().contains("Biểu đồ phễu"));
     b.screenshot(&out.join("national-vi.png"));
+
+    for (width, mobile) in [(1280, false), (390, true)] {
+        pages_fit(&mut b, &base, &out, width, mobile);
+    }
     eprintln!("screenshots in {}", out.display());
+}
+
+/// What overflows on the page: the page itself scrolling sideways, a panel
+/// scrolling, or a table, chart or tile grid wider than its panel.
+const OVERFLOWS: &str = "(() => { const bad = []; \
+  const root = document.documentElement; \
+  if (root.scrollWidth > root.clientWidth + 1) bad.push('page ' + root.scrollWidth + ' > ' + root.clientWidth); \
+  document.querySelectorAll('.panel').forEach(p => { \
+    const pr = p.getBoundingClientRect(); \
+    if (p.scrollWidth > p.clientWidth + 1) bad.push(p.id + ' scrolls ' + p.scrollWidth + ' > ' + p.clientWidth); \
+    p.querySelectorAll('table, figure.chart svg, .tiles').forEach(el => { \
+      const r = el.getBoundingClientRect(); \
+      if (r.left < pr.left - 1 || r.right > pr.right + 1) bad.push(p.id + ' ' + el.tagName + ' ' + Math.round(r.width) + ' > ' + Math.round(pr.width)); \
+      if (el.tagName === 'svg' && r.width < 0.5 * pr.width) bad.push(p.id + ' chart only ' + Math.round(r.width) + ' wide'); \
+    }); \
+  }); \
+  return bad; })()";
+
+/// Every heading of the league table can be read: at desktop width each
+/// heading lies inside the panel; on a phone each row is a card whose cells
+/// show their heading (`data-label` drawn by `::before`) inside the panel.
+const LEAGUE_HEADINGS_HIDDEN: &str = "(() => { const bad = []; \
+  const panel = document.querySelector('#panel-league').getBoundingClientRect(); \
+  const inside = r => r.width > 0 && r.left >= panel.left - 1 && r.right <= panel.right + 1; \
+  const heads = [...document.querySelectorAll('table.league thead th')].map(th => th.textContent.trim()); \
+  if (heads.length !== 9) bad.push('headings: ' + heads.length); \
+  const stacked = getComputedStyle(document.querySelector('table.league tbody tr')).display === 'block'; \
+  if (!stacked) { \
+    document.querySelectorAll('table.league thead th').forEach(th => { if (!inside(th.getBoundingClientRect())) bad.push('th ' + th.textContent); }); \
+  } else { \
+    const cells = [...document.querySelector('table.league tbody tr').cells]; \
+    heads.forEach((h, i) => { const td = cells[i]; \
+      const shown = getComputedStyle(td, '::before').content; \
+      if (td.dataset.label !== h || shown !== JSON.stringify(h) || !inside(td.getBoundingClientRect())) bad.push('card ' + h + ' shows ' + shown); }); \
+  } \
+  return bad; })()";
+
+/// The league, a province, the national picture, the plan and a
+/// province's evidence at one window width: nothing is cut at the side.
+fn pages_fit(b: &mut Browser, base: &str, out: &Path, width: u32, mobile: bool) {
+    b.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile}),
+    );
+    let pages = [
+        ("league", "/d/league?period=2026-Q3"),
+        ("province", "/d/province?province=24&period=2026-Q3"),
+        ("national", "/d/national?period=2026-Q3"),
+        ("plan", "/plan?quarter=2026-Q4"),
+        ("evidence", "/plan/24?quarter=2026-Q4"),
+    ];
+    for (name, path) in pages {
+        b.goto(&format!("{base}{path}"));
+        b.eval("document.fonts.ready.then(() => true)");
+        let bad = b.eval(OVERFLOWS);
+        assert_eq!(bad, json!([]), "{name} at {width} px: overflows");
+        if name == "league" {
+            assert_eq!(
+                b.eval(LEAGUE_HEADINGS_HIDDEN),
+                json!([]),
+                "league headings at {width} px"
+            );
+        }
+        if name == "plan" {
+            let reasons = b.eval(
+                "(() => { const td = document.querySelector('#panel-plan_chosen td.long'); \
+                   const p = document.querySelector('#panel-plan_chosen').getBoundingClientRect(); \
+                   if (!td) return false; const r = td.getBoundingClientRect(); \
+                   return r.width > 100 && r.right <= p.right + 1; })()",
+            );
+            assert_eq!(
+                reasons,
+                json!(true),
+                "the plan's reasons are visible at {width} px"
+            );
+        }
+        b.screenshot(&out.join(format!("{name}-{width}.png")));
+    }
 }

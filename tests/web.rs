@@ -167,7 +167,7 @@ async fn the_language_switch_persists_in_a_cookie() {
     // Numbers follow the language: a decimal comma in Vietnamese, a point in English.
     let vi = page(&state, "/d/league?period=2026-Q2", Some("lang=vi")).await;
     let composite = |html: &str| {
-        let at = html.find("<td class=\"num\" data-sort=\"").unwrap();
+        let at = html.find("<table class=\"sortable league").unwrap();
         html[at..]
             .split("<strong>")
             .nth(1)

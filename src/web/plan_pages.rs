@@ -350,7 +350,7 @@ async fn history_chart(
         }],
         markers,
     };
-    Ok(Some(crate::charts::svg(&chart)?))
+    Ok(Some(crate::charts::svg_inline(&chart)?))
 }
 
 async fn render_evidence(

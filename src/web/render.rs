@@ -507,6 +507,7 @@ pub fn chart(lang: Lang, panel: &Panel, table: &Table, highlight: Option<&str>) 
                     mean: t(lang, "funnel_mean"),
                     inner: t(lang, "funnel_95"),
                     outer: t(lang, "funnel_998"),
+                    unlabelled: t(lang, "funnel_unlabelled"),
                 },
             })
         }
@@ -515,7 +516,7 @@ pub fn chart(lang: Lang, panel: &Panel, table: &Table, highlight: Option<&str>) 
 }
 
 pub fn chart_svg(chart: &Chart) -> Result<String> {
-    charts::svg(chart)
+    charts::svg_inline(chart)
 }
 
 /// The table as CSV, with the query's own column names and raw values
