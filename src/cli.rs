@@ -189,6 +189,24 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// The quarterly report for the leadership's meeting, as an A4 PDF:
+    /// cover, summary, league table, national picture, a page per province
+    /// in tier D or with an open alert, next quarter's plan, method and
+    /// caveats (printed by headless Chromium from the /report page).
+    Report {
+        /// The quarter, e.g. 2026-Q3 (default: the last whole quarter).
+        #[arg(long)]
+        quarter: Option<String>,
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        #[arg(long, default_value = "vi")]
+        lang: String,
+        /// The PDF to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// The evidence pack of one province for a quarter's plan: open overdue
     /// cases, unit-months without head reception, stale accounts, records
     /// not entered or entered late, repeat requesters (pseudonymous).
@@ -605,6 +623,26 @@ pub fn run(cli: Cli) -> Result<()> {
                 PlanFormat::Json => serde_json::to_vec_pretty(&plan)?,
             };
             emit(out.as_deref(), &bytes)
+        }
+        Command::Report {
+            quarter,
+            as_of,
+            lang,
+            out,
+            store,
+        } => {
+            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
+            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let catalog = crate::dashboards::Catalog::load(None, None)?;
+            let state = crate::web::AppState::new(engine, catalog)?;
+            let req = crate::report::ReportRequest {
+                quarter,
+                as_of,
+                lang,
+            };
+            crate::report::write_pdf(state, &req, &out)?;
+            println!("wrote {}", out.display());
+            Ok(())
         }
         Command::Evidence {
             quarter,
@@ -1255,6 +1293,11 @@ pub fn print_status(store: &Store, as_of: Option<NaiveDate>) -> Result<()> {
         (_, Some(reason)) => println!("facts: to be rebuilt on next use ({reason})"),
         (None, None) => {}
     }
+    let prov = crate::scoring::Engine::bundled(store.clone()).provenance(&cat, effective);
+    println!(
+        "store fingerprint as of {effective}: {} (printed on every export computed as of that date)",
+        prov.store_fingerprint
+    );
     println!("as of {effective}:");
     let rt = runtime()?;
     rt.block_on(async {

@@ -25,6 +25,7 @@
 //! - [`dashboards`]: dashboard definitions and their named queries;
 //! - [`pgserver`]: the Postgres wire protocol over the guarded SQL path;
 //! - [`plan`]: the risk-based inspection plan and evidence packs;
+//! - [`report`]: the quarterly report printed to PDF;
 //! - [`sqlguard`]: the one guarded path for user SQL, per role, in worker
 //!   processes with capped memory in the server;
 //! - [`table`]: query results as rows of typed cells;
@@ -51,6 +52,7 @@ pub mod pgserver;
 pub mod plan;
 pub mod pseudonym;
 pub mod reference;
+pub mod report;
 pub mod rules;
 pub mod scoring;
 pub mod sqlguard;

@@ -25,7 +25,7 @@ use crate::calendar::Calendar;
 use crate::dates::day_number;
 use crate::reference::Reference;
 use crate::rules::Rules;
-use crate::store::Store;
+use crate::store::{Catalog, Store};
 
 /// One named query of `queries/`.
 pub struct NamedQuery {
@@ -432,7 +432,44 @@ fn single_batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<MemTable> {
     Ok(MemTable::try_new(schema, vec![vec![batch]])?)
 }
 
+/// Where a figure comes from: the as-of date it was computed for and a
+/// short fingerprint of everything it was computed from, printed on every
+/// export so that a number quoted in a meeting can be traced to its data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Provenance {
+    #[serde(with = "crate::dates::iso")]
+    pub as_of: NaiveDate,
+    pub store_fingerprint: String,
+}
+
+impl Provenance {
+    /// "as of 2026-11-15, store 3fa9c2e1b7d0", for file names and footers.
+    pub fn line(&self) -> String {
+        format!("as of {}, store {}", self.as_of, self.store_fingerprint)
+    }
+}
+
 impl Engine {
+    /// The provenance of figures computed as of `as_of` from the catalog
+    /// `cat`: the first 12 hex digits of SHA-256 over the extracts up to
+    /// that date (`Catalog::content_digest`), the rules in force and the
+    /// derivations' fingerprint (calendar, lineage, SQL of the facts).
+    pub fn provenance(&self, cat: &Catalog, as_of: NaiveDate) -> Provenance {
+        use sha2::Digest;
+        let mut h = cat.content_digest(as_of);
+        h.update(
+            serde_json::to_string(&self.rules)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        h.update(self.derivation().fingerprint().as_bytes());
+        let hex = hex::encode(h.finalize());
+        Provenance {
+            as_of,
+            store_fingerprint: hex[..12].to_string(),
+        }
+    }
+
     pub fn new(store: Store, rules: Rules, calendar: Calendar, reference: Reference) -> Engine {
         Engine {
             store,

@@ -47,6 +47,7 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::contract::{EXTRACT_DATE, Table};
 
@@ -92,6 +93,24 @@ pub struct ExtractEntry {
     pub files: BTreeMap<String, FileRecord>,
     /// Quarantined rows per reason kind.
     pub quarantine_reasons: BTreeMap<String, u64>,
+}
+
+impl Catalog {
+    /// SHA-256 over the content of the extracts dated on or before `as_of`:
+    /// each one's date and its files' names and hashes, in date order.
+    /// Where and when they were ingested is left out, so the same extracts
+    /// give the same digest in any store, and a later extract leaves the
+    /// digest of an earlier as-of unchanged.
+    pub fn content_digest(&self, as_of: NaiveDate) -> Sha256 {
+        let mut h = Sha256::new();
+        for e in self.extracts.iter().filter(|e| e.extract_date <= as_of) {
+            h.update(format!("extract {}\n", e.extract_date).as_bytes());
+            for f in e.files.values() {
+                h.update(format!("{} {}\n", f.name, f.sha256).as_bytes());
+            }
+        }
+        h
+    }
 }
 
 impl ExtractEntry {

@@ -307,6 +307,92 @@ async fn api_serves_the_scores_the_engine_computes() {
     assert_eq!(health["status"], "ok");
 }
 
+/// The text of one member of a zip file (an XLSX), by Debian's `unzip`.
+fn unzip_member(zip: &[u8], member: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.zip");
+    std::fs::write(&path, zip).unwrap();
+    let out = std::process::Command::new("unzip")
+        .arg("-p")
+        .arg(&path)
+        .arg(member)
+        .output()
+        .expect("unzip (apt-get install unzip)");
+    assert!(out.status.success(), "unzip {member}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every download says the as-of date and the store fingerprint; the
+/// fingerprint depends on the data up to the as-of date only, so a store
+/// holding just the extracts up to 2026-09-30 has the fingerprint the full
+/// store shows as of that date, and a later extract changes it.
+#[tokio::test]
+async fn exports_carry_the_as_of_date_and_the_store_fingerprint() {
+    let state = state_for(sample_store());
+    let csv = get(&state, "/d/league/league.csv?period=2026-Q3", None).await;
+    let fp = csv.headers["x-vigil-store"].to_str().unwrap().to_string();
+    assert_eq!(csv.headers["x-vigil-as-of"], "2026-10-31");
+    assert!(
+        fp.len() == 12 && fp.chars().all(|c| c.is_ascii_hexdigit()),
+        "{fp}"
+    );
+    let text = csv.text();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(",as_of,store_fingerprint")
+    );
+    for line in text.lines().skip(1) {
+        assert!(line.ends_with(&format!(",2026-10-31,{fp}")), "{line}");
+    }
+    let json = get(&state, "/d/league/league.json?period=2026-Q3", None)
+        .await
+        .json();
+    assert_eq!(
+        (json["as_of"].as_str(), json["store_fingerprint"].as_str()),
+        (Some("2026-10-31"), Some(fp.as_str()))
+    );
+    let api = get(&state, "/api/d/league?period=2026-Q3", None)
+        .await
+        .json();
+    assert_eq!(api["store_fingerprint"], fp.as_str());
+    let xlsx = get(&state, "/plan/export.xlsx?quarter=2026-Q4", None).await;
+    let strings = unzip_member(&xlsx.body, "xl/sharedStrings.xml");
+    assert!(
+        strings.contains(&format!(
+            "Dữ liệu đến ngày 31/10/2026 · dấu vân tay dữ liệu {fp}"
+        )),
+        "{strings}"
+    );
+
+    let earlier = get(
+        &state,
+        "/d/league/league.csv?period=2026-Q3&as_of=2026-09-30",
+        None,
+    )
+    .await;
+    let earlier_fp = earlier.headers["x-vigil-store"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(earlier_fp, fp, "a later extract changes the fingerprint");
+    let dir = tempfile::tempdir().unwrap();
+    let partial = Store::open(dir.path().join("store")).unwrap();
+    for (date, d) in vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap() {
+        if date <= chrono::NaiveDate::from_ymd_opt(2026, 9, 30).unwrap() {
+            ingest(&partial, &d).unwrap();
+        }
+    }
+    let other = state_for(&dir.path().join("store"));
+    let csv = get(&other, "/d/league/league.csv?period=2026-Q3", None).await;
+    assert_eq!(
+        csv.headers["x-vigil-store"].to_str().unwrap(),
+        earlier_fp,
+        "same data, same fingerprint"
+    );
+}
+
 #[tokio::test]
 async fn every_table_downloads_as_csv_and_xlsx_and_charts_as_svg_and_png() {
     let state = state_for(sample_store());

@@ -268,7 +268,7 @@ pub struct Data {
 /// until an ingest lands.
 pub struct CachedFile {
     pub content_type: &'static str,
-    pub as_of: NaiveDate,
+    pub provenance: crate::scoring::Provenance,
     pub body: axum::body::Bytes,
 }
 

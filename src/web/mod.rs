@@ -8,7 +8,9 @@
 //! scoring sessions and caches, `render` the formatting.
 
 pub mod data;
+mod download;
 mod plan_pages;
+mod quarterly;
 pub mod render;
 mod security;
 
@@ -85,6 +87,10 @@ impl AppState {
         env.add_template("sql.html", include_str!("../../templates/sql.html"))?;
         env.add_template("error.html", include_str!("../../templates/error.html"))?;
         env.add_template("alerts.html", include_str!("../../templates/alerts.html"))?;
+        env.add_template(
+            "quarterly.html",
+            include_str!("../../templates/quarterly.html"),
+        )?;
         let mut labels = BTreeMap::new();
         for lang in [Lang::Vi, Lang::En] {
             labels.insert(lang.code(), i18n::all(lang));
@@ -175,6 +181,8 @@ pub fn app(state: AppState) -> Router {
         .route("/plan/{code}", get(plan_or_export))
         .route("/plan/{code}/{file}", get(plan_pages::evidence_file))
         .route("/api/plan", get(plan_pages::api_plan))
+        .route("/report", get(quarterly::report_page))
+        .route("/report.css", get(quarterly::report_css))
         .route("/api/plan/{code}", get(plan_pages::api_evidence))
         .route(
             "/login",
@@ -363,8 +371,10 @@ pub(crate) fn lang_of(headers: &HeaderMap) -> Lang {
 
 /// Parameters checked against the store: the effective as-of, the period
 /// (default: the last whole quarter), the one before, and the province.
+#[derive(Clone)]
 struct Resolved {
     as_of: NaiveDate,
+    provenance: crate::scoring::Provenance,
     period: Period,
     prev: Period,
     province: Option<String>,
@@ -412,6 +422,7 @@ impl AppState {
         let session = self.inner.data.session(as_of).await?;
         Ok(Resolved {
             as_of,
+            provenance: self.engine().provenance(&cat, as_of),
             prev: period.previous(),
             period,
             province,
@@ -536,7 +547,7 @@ fn query_string(r: &Resolved, requested_as_of: bool, province: Option<&str>) -> 
 
 /// Percent-encodes a URL component (for the `back` link of the language
 /// switch).
-fn encode_component(s: &str) -> String {
+pub fn encode_component(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
@@ -603,18 +614,10 @@ async fn dashboard_page(
     uri: axum::http::Uri,
 ) -> Result<Html<String>, PageError> {
     let lang = lang_of(&headers);
-    // Pages are cached whole per (URL, language) until an ingest lands:
-    // the catalog check below empties the cache.
-    if let Err(e) = state.inner.data.catalog().await {
-        return Err(PageError(e.into(), lang));
-    }
-    let epoch = state.inner.data.epoch();
-    // Alerts are evaluated after an ingest commits: their state is part of
-    // what a page shows.
-    let alerts_stamp = std::fs::metadata(state.engine().store.root().join("alerts/state.json"))
-        .and_then(|m| m.modified())
-        .ok();
-    let key = format!("{}|{alerts_stamp:?}|{}", lang.code(), uri);
+    let (epoch, key) = state
+        .page_key(lang, &uri)
+        .await
+        .map_err(|e| PageError(e, lang))?;
     if let Some(html) = state.inner.data.page(&key) {
         return Ok(Html(html.as_ref().clone()));
     }
@@ -659,17 +662,16 @@ async fn change_panel(
     Ok((words, svg))
 }
 
-async fn render_dashboard(
+/// The dashboard's panels rendered for a page (and for the quarterly
+/// report, which shows several dashboards' panels on its pages).
+async fn panel_views(
     state: &AppState,
-    name: &str,
-    q: &PageQuery,
+    d: &Dashboard,
+    r: &Resolved,
     lang: Lang,
-    uri: &axum::http::Uri,
-) -> ApiResult<String> {
-    let d = state.dashboard(name)?;
-    let r = state.resolve(q, d.takes(Param::Province)).await?;
-    let tables = state.panel_tables(d, &r).await?;
-    let requested_as_of = q.as_of.as_deref().is_some_and(|s| !s.is_empty());
+    requested_as_of: bool,
+) -> ApiResult<Vec<PanelView>> {
+    let tables = state.panel_tables(d, r).await?;
     let keep_as_of = if requested_as_of {
         format!("&as_of={}", r.as_of)
     } else {
@@ -678,7 +680,7 @@ async fn render_dashboard(
     let period_label = r.period.label.clone();
     let href =
         move |code: &str| format!("/d/province?province={code}&period={period_label}{keep_as_of}");
-    let qs = query_string(&r, requested_as_of, r.province.as_deref());
+    let qs = query_string(r, requested_as_of, r.province.as_deref());
     let mut panels = Vec::new();
     for (p, table) in d.panels.iter().zip(&tables) {
         let mut v = PanelView {
@@ -706,7 +708,7 @@ async fn render_dashboard(
             Kind::Tiles => v.tiles = Some(render::tiles(lang, table, &href)),
             Kind::Reasons => v.reasons = Some(render::reasons(lang, &state.engine().rules, table)),
             Kind::Change => {
-                let (words, svg) = change_panel(state, lang, &r).await?;
+                let (words, svg) = change_panel(state, lang, r).await?;
                 v.empty = words.is_empty();
                 (v.change, v.svg) = (Some(words), svg);
                 formats = Vec::new();
@@ -735,6 +737,21 @@ async fn render_dashboard(
         }
         panels.push(v);
     }
+    Ok(panels)
+}
+
+async fn render_dashboard(
+    state: &AppState,
+    name: &str,
+    q: &PageQuery,
+    lang: Lang,
+    uri: &axum::http::Uri,
+) -> ApiResult<String> {
+    let d = state.dashboard(name)?;
+    let r = state.resolve(q, d.takes(Param::Province)).await?;
+    let requested_as_of = q.as_of.as_deref().is_some_and(|s| !s.is_empty());
+    let panels = panel_views(state, d, &r, lang, requested_as_of).await?;
+    let qs = query_string(&r, requested_as_of, r.province.as_deref());
     let province_name = r.province.as_deref().and_then(|c| {
         state
             .engine()
@@ -846,6 +863,19 @@ impl AppState {
     }
 
     /// Renders `report.html` (plan and evidence pages).
+    /// The cache key of a page and the epoch it is computed in. Pages are
+    /// cached whole per (URL, language) until an ingest lands: the catalog
+    /// check empties the cache. Alerts are evaluated after an ingest
+    /// commits: their state is part of what a page shows.
+    async fn page_key(&self, lang: Lang, uri: &axum::http::Uri) -> ApiResult<(u64, String)> {
+        self.inner.data.catalog().await?;
+        let epoch = self.inner.data.epoch();
+        let alerts_stamp = std::fs::metadata(self.engine().store.root().join("alerts/state.json"))
+            .and_then(|m| m.modified())
+            .ok();
+        Ok((epoch, format!("{}|{alerts_stamp:?}|{}", lang.code(), uri)))
+    }
+
     pub(crate) fn render_report(
         &self,
         lang: Lang,
@@ -951,43 +981,25 @@ async fn panel_file(
     let tables = state.panel_tables(d, &r).await?;
     let table = &tables[idx];
     let stem = format!("{}-{}-{}", d.name, panel.id, r.period.label);
-    let attach = |ct: &str, ext: &str, body: Vec<u8>| -> Response {
-        (
-            [
-                (header::CONTENT_TYPE, ct.to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{stem}.{ext}\""),
-                ),
-            ],
-            body,
-        )
-            .into_response()
-    };
+    let prov = &r.provenance;
     match ext {
-        "csv" => Ok(attach(
-            "text/csv; charset=utf-8",
-            "csv",
-            render::csv(table)?,
-        )),
-        "xlsx" => Ok(attach(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-            render::xlsx(lang, panel.title.get(lang), table)?,
-        )),
-        "json" => Ok(axum::Json(table.as_ref().clone()).into_response()),
+        "csv" | "xlsx" | "json" => {
+            download::table_file(lang, panel.title.get(lang), &stem, ext, table, prov)
+        }
         "svg" | "png" => {
             let chart = render::chart(lang, panel, table, r.province.as_deref())
                 .ok_or_else(|| AppError::not_found(format!("panel '{panel_id}' is not a chart")))?;
-            if ext == "svg" {
-                Ok(attach(
-                    "image/svg+xml",
-                    "svg",
-                    crate::charts::svg(&chart)?.into_bytes(),
-                ))
+            let (ct, body) = if ext == "svg" {
+                ("image/svg+xml", crate::charts::svg(&chart)?.into_bytes())
             } else {
-                Ok(attach("image/png", "png", crate::charts::png(&chart)?))
-            }
+                ("image/png", crate::charts::png(&chart)?)
+            };
+            Ok(download::attachment(
+                ct,
+                &format!("{stem}.{ext}"),
+                body,
+                prov,
+            ))
         }
         _ => Err(AppError::not_found(format!(
             "no format '{ext}' (csv, xlsx, json, svg or png)"
@@ -1014,6 +1026,10 @@ async fn static_file(Path(file): Path<String>) -> ApiResult<Response> {
         "app.js" => (
             "text/javascript; charset=utf-8",
             include_bytes!("../../static/app.js"),
+        ),
+        "report.css" => (
+            "text/css; charset=utf-8",
+            include_bytes!("../../static/report.css"),
         ),
         "sql.js" => (
             "text/javascript; charset=utf-8",
@@ -1088,6 +1104,7 @@ async fn api_dashboard(
         "period": d.takes(Param::Period).then(|| r.period.label.clone()),
         "province": r.province,
         "as_of": r.as_of.to_string(),
+        "store_fingerprint": r.provenance.store_fingerprint,
         "panels": panels,
     }))
     .into_response())
@@ -1118,10 +1135,7 @@ async fn scores_file(
         file.body.clone(),
     )
         .into_response();
-    resp.headers_mut().insert(
-        "x-vigil-as-of",
-        HeaderValue::from_str(&file.as_of.to_string()).expect("date"),
-    );
+    download::mark(&mut resp, &file.provenance);
     Ok(resp)
 }
 
@@ -1156,7 +1170,7 @@ async fn encode_scores(state: &AppState, q: &PageQuery, long: bool) -> ApiResult
     };
     Ok(data::CachedFile {
         content_type: ct,
-        as_of: r.as_of,
+        provenance: r.provenance.clone(),
         body: crate::export::encode(&batch, format)?.into(),
     })
 }

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, TableView};
-use super::{ApiResult, AppError, AppState, Link, OptionView, PageError, lang_of};
+use super::{ApiResult, AppError, AppState, Link, OptionView, PageError, download, lang_of};
 use crate::charts::{Chart, Series};
 use crate::i18n::{self, Lang, t};
 use crate::plan::{Evidence, Plan, Status, plan_table};
@@ -40,6 +40,7 @@ struct Resolved {
     quarter: Period,
     as_of: NaiveDate,
     requested_as_of: bool,
+    provenance: crate::scoring::Provenance,
 }
 
 impl AppState {
@@ -80,11 +81,12 @@ impl AppState {
             quarter,
             as_of,
             requested_as_of: requested.is_some(),
+            provenance: self.engine().provenance(&cat, as_of),
         })
     }
 }
 
-fn next_quarter(p: &Period) -> Period {
+pub(super) fn next_quarter(p: &Period) -> Period {
     Period::parse(&format!(
         "{}-Q{}",
         (p.end + chrono::Duration::days(1)).format("%Y"),
@@ -117,7 +119,7 @@ fn quarter_options(
     out
 }
 
-fn candidates_table(lang: Lang, plan: &Plan, status: Status) -> Table {
+pub(super) fn candidates_table(lang: Lang, plan: &Plan, status: Status) -> Table {
     let full = plan_table(plan);
     let keep = [
         "order",
@@ -428,42 +430,6 @@ async fn render_evidence(
     )
 }
 
-fn file_response(
-    lang: Lang,
-    title: &str,
-    stem: &str,
-    ext: &str,
-    table: &Table,
-) -> ApiResult<Response> {
-    let (ct, body) = match ext {
-        "csv" => ("text/csv; charset=utf-8", render::csv(table)?),
-        "xlsx" => (
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            render::xlsx(lang, title, table)?,
-        ),
-        "json" => (
-            "application/json",
-            serde_json::to_vec(table).map_err(anyhow::Error::from)?,
-        ),
-        _ => {
-            return Err(AppError::not_found(format!(
-                "no format '{ext}' (csv, xlsx or json)"
-            )));
-        }
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, ct.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{stem}.{ext}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
-}
-
 /// `/plan/export.csv|xlsx`: the whole plan, every province with its terms.
 pub async fn plan_export(
     State(state): State<AppState>,
@@ -481,12 +447,13 @@ pub async fn plan_export(
         .data
         .plan(&r.quarter.label, q.capacity, r.as_of)
         .await?;
-    file_response(
+    download::table_file(
         lang,
         &t(lang, "plan_title"),
         &format!("plan-{}", plan.quarter),
         ext,
         &plan_table(&plan),
+        &r.provenance,
     )
 }
 
@@ -501,7 +468,8 @@ pub async fn evidence_file(
     let (list, ext) = file
         .rsplit_once('.')
         .ok_or_else(|| AppError::not_found("expected <list>.<csv|xlsx|json>"))?;
-    let (_, ev) = state.evidence_for(&code, &q).await?;
+    let (r, ev) = state.evidence_for(&code, &q).await?;
+    let prov = r.provenance;
     let table = if list == "inspections" {
         ev.inspections.as_ref()
     } else {
@@ -512,12 +480,13 @@ pub async fn evidence_file(
             ))
         })?
     };
-    file_response(
+    download::table_file(
         lang,
         &t(lang, list),
         &format!("evidence-{code}-{list}-{}", ev.quarter),
         ext,
         table,
+        &prov,
     )
 }
 
@@ -531,7 +500,9 @@ pub async fn api_plan(
         .data
         .plan(&r.quarter.label, q.capacity, r.as_of)
         .await?;
-    Ok(axum::Json(plan.as_ref().clone()).into_response())
+    let mut resp = axum::Json(plan.as_ref().clone()).into_response();
+    download::mark(&mut resp, &r.provenance);
+    Ok(resp)
 }
 
 pub async fn api_evidence(
@@ -539,6 +510,8 @@ pub async fn api_evidence(
     Path(code): Path<String>,
     Query(q): Query<PlanQuery>,
 ) -> ApiResult<Response> {
-    let (_, ev) = state.evidence_for(&code, &q).await?;
-    Ok(axum::Json(ev.as_ref().clone()).into_response())
+    let (r, ev) = state.evidence_for(&code, &q).await?;
+    let mut resp = axum::Json(ev.as_ref().clone()).into_response();
+    download::mark(&mut resp, &r.provenance);
+    Ok(resp)
 }

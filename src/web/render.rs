@@ -532,7 +532,12 @@ pub fn csv(table: &Table) -> Result<Vec<u8>> {
 
 /// The table as an Excel workbook: a header row in the reader's language
 /// and typed cells (numbers stay numbers, dates dates).
-pub fn xlsx(lang: Lang, title: &str, table: &Table) -> Result<Vec<u8>> {
+pub fn xlsx(
+    lang: Lang,
+    title: &str,
+    table: &Table,
+    prov: Option<&crate::scoring::Provenance>,
+) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut wb = Workbook::new();
     let sheet = wb.add_worksheet();
@@ -578,7 +583,25 @@ pub fn xlsx(lang: Lang, title: &str, table: &Table) -> Result<Vec<u8>> {
             }
         }
     }
+    if let Some(p) = prov {
+        // A line under the table (a blank row apart) says where the
+        // figures come from; the table itself stays a plain range.
+        let row = table.rows.len() as u32 + 2;
+        sheet.write_string(row, 0, provenance_line(lang, p))?;
+    }
     Ok(wb.save_to_buffer()?)
+}
+
+/// "Dữ liệu đến ngày 15/11/2026 · dấu vân tay dữ liệu 3fa9c2e1b7d0".
+pub fn provenance_line(lang: Lang, p: &crate::scoring::Provenance) -> String {
+    crate::i18n::tf(
+        lang,
+        "provenance_line",
+        &[
+            ("as_of", crate::i18n::date(lang, p.as_of)),
+            ("fingerprint", p.store_fingerprint.clone()),
+        ],
+    )
 }
 
 #[cfg(test)]
