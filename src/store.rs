@@ -504,6 +504,17 @@ pub fn parquet_table(urls: Vec<ListingTableUrl>, schema: SchemaRef) -> Result<Li
     Ok(ListingTable::try_new(config)?)
 }
 
+/// A short fingerprint of the store's content: the first 12 hex digits of
+/// the SHA-256 of the bytes of its `catalog.json` (every commit replaces
+/// the catalog, so two reports with the same fingerprint were computed
+/// from the same extracts).
+pub fn store_fingerprint(store_dir: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let path = store_dir.join(CATALOG);
+    let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex::encode(Sha256::digest(&bytes))[..12].to_string())
+}
+
 /// The schema of `quarantine.parquet`.
 pub fn quarantine_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -515,6 +526,11 @@ pub fn quarantine_schema() -> SchemaRef {
         Field::new("reason_kind", DataType::Utf8, false),
         Field::new("reason", DataType::Utf8, false),
         Field::new("primary_key", DataType::Utf8, true),
+        // The row's unit, case and province codes as sent (absent from
+        // files written before they were kept: read as null).
+        Field::new("unit_code", DataType::Utf8, true),
+        Field::new("case_id", DataType::Utf8, true),
+        Field::new("province_code", DataType::Utf8, true),
     ]))
 }
 
