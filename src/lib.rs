@@ -44,6 +44,7 @@ pub mod dates;
 pub mod explain;
 pub mod export;
 pub mod facts;
+pub mod feedback;
 pub mod generate;
 pub mod i18n;
 pub mod ingest;
