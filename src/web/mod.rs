@@ -8,6 +8,7 @@
 //! scoring sessions and caches, `render` the formatting.
 
 pub mod data;
+mod feedback_pages;
 mod plan_pages;
 pub mod render;
 mod security;
@@ -85,6 +86,10 @@ impl AppState {
         env.add_template("sql.html", include_str!("../../templates/sql.html"))?;
         env.add_template("error.html", include_str!("../../templates/error.html"))?;
         env.add_template("alerts.html", include_str!("../../templates/alerts.html"))?;
+        env.add_template(
+            "feedback.html",
+            include_str!("../../templates/feedback.html"),
+        )?;
         let mut labels = BTreeMap::new();
         for lang in [Lang::Vi, Lang::En] {
             labels.insert(lang.code(), i18n::all(lang));
@@ -165,6 +170,8 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .route("/", get(|| async { Redirect::to("/d/league") }))
+        .route("/d/feedback", get(feedback_pages::feedback_page))
+        .route("/d/feedback/{file}", get(feedback_pages::feedback_file))
         .route("/d/{name}", get(dashboard_page))
         .route("/d/{name}/{file}", get(panel_file))
         .route("/province/{code}", get(province_redirect))
