@@ -29,6 +29,7 @@ use serde::Serialize;
 use crate::contract::Table as ExtractTable;
 use crate::i18n::Lang;
 use crate::scoring::Engine;
+use crate::store::{Catalog, ExtractEntry};
 use crate::table::{Cell, Table};
 use words::pick;
 
@@ -226,42 +227,50 @@ fn accepted(t: &Table) -> Result<BTreeMap<(NaiveDate, Option<String>), i64>> {
         .collect()
 }
 
+/// The catalog entry of the extract dated `extract`.
+fn stored_extract(cat: &Catalog, extract: NaiveDate) -> Result<&ExtractEntry> {
+    cat.extracts
+        .iter()
+        .find(|e| e.extract_date == extract)
+        .with_context(|| {
+            let dates: Vec<String> = cat
+                .extracts
+                .iter()
+                .map(|e| e.extract_date.to_string())
+                .collect();
+            format!(
+                "the store holds no extract dated {extract} (its extracts: {})",
+                if dates.is_empty() {
+                    "none".into()
+                } else {
+                    dates.join(", ")
+                }
+            )
+        })
+}
+
+/// The extracts before `extract` a report compares with, newest first.
+fn previous_extracts(cat: &Catalog, extract: NaiveDate) -> Vec<NaiveDate> {
+    cat.extracts
+        .iter()
+        .map(|e| e.extract_date)
+        .filter(|d| *d < extract)
+        .rev()
+        .take(PREVIOUS_EXTRACTS)
+        .collect()
+}
+
 impl Feedback {
     /// Reads the feedback of the stored extract dated `extract`.
     pub async fn load(engine: &Engine, extract: NaiveDate) -> Result<Feedback> {
         let fingerprint = crate::store::store_fingerprint(engine.store.root())?;
         let cat = engine.store.catalog()?;
-        let entry = cat
-            .extracts
-            .iter()
-            .find(|e| e.extract_date == extract)
-            .with_context(|| {
-                let dates: Vec<String> = cat
-                    .extracts
-                    .iter()
-                    .map(|e| e.extract_date.to_string())
-                    .collect();
-                format!(
-                    "the store holds no extract dated {extract} (its extracts: {})",
-                    if dates.is_empty() {
-                        "none".into()
-                    } else {
-                        dates.join(", ")
-                    }
-                )
-            })?;
+        let entry = stored_extract(&cat, extract)?;
         let missing_tables = ExtractTable::ALL
             .into_iter()
             .filter(|t| !entry.files.contains_key(t.name()))
             .collect();
-        let previous: Vec<NaiveDate> = cat
-            .extracts
-            .iter()
-            .map(|e| e.extract_date)
-            .filter(|d| *d < extract)
-            .rev()
-            .take(PREVIOUS_EXTRACTS)
-            .collect();
+        let previous = previous_extracts(&cat, extract);
         let since = previous.last().copied().unwrap_or(extract);
         let (ctx, _) = engine.context(Some(extract)).await?;
         Ok(Feedback {
@@ -315,6 +324,15 @@ impl Feedback {
 
 // ---------------------------------------------------------------------------
 // The report in one language
+
+/// A whole number as an integer cell, anything else as a float.
+fn number(v: f64) -> Cell {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        Cell::Int(v as i64)
+    } else {
+        Cell::Float(v)
+    }
+}
 
 /// One part of a report: a titled table.
 #[derive(Debug, Clone, Serialize)]
@@ -545,32 +563,28 @@ impl Feedback {
         }
     }
 
-    fn comparison_section(&self, lang: Lang, scope: &Scope) -> Section {
+    /// Each measure: this extract, the previous one, the average of the
+    /// previous ones (rounded to 2 decimals).
+    fn comparison_rows(&self, lang: Lang, scope: &Scope) -> Vec<Vec<Cell>> {
         let now = self.counts(self.extract_date, scope);
         let before: Vec<Counts> = self
             .previous
             .iter()
             .map(|d| self.counts(*d, scope))
             .collect();
-        let avg = |f: &dyn Fn(&Counts) -> Option<f64>| -> Cell {
-            let v: Vec<f64> = before.iter().filter_map(f).collect();
-            if v.is_empty() {
-                Cell::Null
-            } else {
-                Cell::Float((v.iter().sum::<f64>() / v.len() as f64 * 100.0).round() / 100.0)
-            }
-        };
         let line = |label: String, f: &dyn Fn(&Counts) -> Option<f64>| -> Vec<Cell> {
-            let cell = |c: &Counts| f(c).map_or(Cell::Null, Cell::Float);
+            let cell = |c: &Counts| f(c).map_or(Cell::Null, number);
+            let v: Vec<f64> = before.iter().filter_map(f).collect();
+            let avg = (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
             vec![
                 Cell::Text(label),
                 cell(&now),
                 before.first().map_or(Cell::Null, cell),
-                avg(f),
+                avg.map_or(Cell::Null, |a| number((a * 100.0).round() / 100.0)),
             ]
         };
         let pct = |c: &Counts| c.share().map(|s| (s * 10000.0).round() / 100.0);
-        let rows = vec![
+        vec![
             line(pick(lang, "Số dòng đã gửi", "Rows sent"), &|c| {
                 Some(c.sent as f64)
             }),
@@ -586,7 +600,11 @@ impl Feedback {
                 pick(lang, "Số bản ghi nhập muộn", "Records entered late"),
                 &|c| Some(c.late as f64),
             ),
-        ];
+        ]
+    }
+
+    fn comparison_section(&self, lang: Lang, scope: &Scope) -> Section {
+        let rows = self.comparison_rows(lang, scope);
         let prev = self
             .previous
             .first()
@@ -699,6 +717,75 @@ mod tests {
         ] {
             assert_eq!(safe_code(not), None, "{not}");
         }
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn q(date: &str, province: Option<&str>) -> Quarantined {
+        Quarantined {
+            extract_date: d(date),
+            province: province.map(str::to_string),
+            table: "cases".into(),
+            file: "cases.csv".into(),
+            line: 2,
+            column: Some("round".into()),
+            kind: "round".into(),
+            key: None,
+        }
+    }
+
+    #[test]
+    fn an_extract_is_compared_with_the_previous_one_and_their_average() {
+        let accepted = [
+            (("2026-09-30", Some("24")), 10),
+            (("2026-10-31", Some("24")), 19),
+            (("2026-11-15", Some("24")), 8),
+            (("2026-11-15", None), 5),
+        ]
+        .into_iter()
+        .map(|((x, p), n)| ((d(x), p.map(str::to_string)), n))
+        .collect();
+        let fb = Feedback {
+            extract_date: d("2026-11-15"),
+            fingerprint: "0123456789ab".into(),
+            previous: vec![d("2026-10-31"), d("2026-09-30")],
+            missing_tables: vec![ExtractTable::Inspections],
+            max_working_days: 1,
+            quarantined: vec![
+                q("2026-11-15", Some("24")),
+                q("2026-11-15", Some("24")),
+                q("2026-11-15", None),
+                q("2026-10-31", Some("24")),
+            ],
+            late: Vec::new(),
+            accepted,
+        };
+        let bn = Scope::Province("24".into());
+        assert_eq!(
+            fb.counts(d("2026-11-15"), &bn),
+            Counts {
+                sent: 10,
+                quarantined: 2,
+                late: 0
+            }
+        );
+        assert_eq!(fb.counts(d("2026-11-15"), &Scope::National).sent, 16);
+        assert_eq!(fb.quarantined_rows(&Scope::National), 1);
+        let rows = fb.comparison_rows(Lang::En, &bn);
+        assert_eq!(
+            rows[0],
+            [
+                Cell::Text("Rows sent".into()),
+                Cell::Int(10),
+                Cell::Int(20),
+                Cell::Int(15)
+            ]
+        );
+        assert_eq!(rows[2][1], Cell::Int(20));
+        assert_eq!(rows[2][2], Cell::Int(5));
+        assert_eq!(rows[2][3], Cell::Float(2.5));
     }
 
     #[test]

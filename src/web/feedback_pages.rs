@@ -15,6 +15,7 @@ use crate::auth::Principal;
 use crate::feedback::{Feedback, Report, Scope, files};
 use crate::i18n::Lang;
 use crate::sqlguard::Role;
+use crate::table::Cell;
 
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct FeedbackQuery {
@@ -80,6 +81,21 @@ async fn report(
     Ok((report, scope, dates))
 }
 
+/// The report as a page shows it: numbers and dates written the reader's
+/// way (the files keep them typed).
+fn for_reading(lang: Lang, mut report: Report) -> Report {
+    for s in &mut report.sections {
+        for cell in s.rows.iter_mut().flatten() {
+            *cell = match &*cell {
+                Cell::Float(v) => Cell::Text(crate::i18n::number(lang, *v, 2)),
+                Cell::Date(d) => Cell::Text(crate::i18n::date(lang, *d)),
+                other => other.clone(),
+            };
+        }
+    }
+    report
+}
+
 fn province_options(state: &AppState, lang: Lang, scope: &Scope) -> Vec<OptionView> {
     let national = OptionView {
         value: "national".into(),
@@ -141,7 +157,7 @@ async fn render(
             extracts => extracts,
             provinces => province_options(state, lang, &scope),
             downloads => downloads,
-            report => report,
+            report => for_reading(lang, report),
             ..state.chrome(lang, "feedback", None, uri)
         })
         .map_err(anyhow::Error::from)?;
