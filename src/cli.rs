@@ -1395,6 +1395,10 @@ fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
         store.root().display(),
         quarter.label
     );
+    println!(
+        "feedback to the provinces on the latest extract: `vigil feedback --store {} --extract {as_of} --out feedback`",
+        store.root().display(),
+    );
     Ok(())
 }
 

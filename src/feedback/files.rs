@@ -101,7 +101,9 @@ fn sheet_name(title: &str) -> String {
         .chars()
         .filter(|c| !"[]:*?/\\'".contains(*c))
         .take(31)
-        .collect()
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 fn write_cell(sheet: &mut Worksheet, row: u32, col: u16, cell: &Cell) -> Result<()> {
@@ -120,10 +122,22 @@ fn write_cell(sheet: &mut Worksheet, row: u32, col: u16, cell: &Cell) -> Result<
     Ok(())
 }
 
-fn section_sheet(wb: &mut Workbook, stamp: &str, s: &Section) -> Result<()> {
+/// A section's short sheet name.
+fn sheet_title(lang: Lang, s: &Section) -> String {
+    let (vi, en) = match s.id {
+        "quarantined" => ("Dòng bị cách ly", "Quarantined rows"),
+        "late" => ("Nhập muộn", "Late entries"),
+        "missing_tables" => ("Bảng thiếu", "Missing tables"),
+        "comparison" => ("So sánh", "Comparison"),
+        _ => return sheet_name(&s.title),
+    };
+    sheet_name(&super::words::pick(lang, vi, en))
+}
+
+fn section_sheet(wb: &mut Workbook, lang: Lang, stamp: &str, s: &Section) -> Result<()> {
     let bold = Format::new().set_bold();
     let sheet = wb.add_worksheet();
-    sheet.set_name(sheet_name(&s.title))?;
+    sheet.set_name(sheet_title(lang, s))?;
     sheet.write_string_with_format(0, 0, &s.title, &bold)?;
     sheet.write_string(1, 0, stamp)?;
     sheet.write_string(2, 0, &s.note)?;
@@ -170,7 +184,7 @@ pub fn xlsx(lang: Lang, report: &Report) -> Result<Vec<u8>> {
         row += 1;
     }
     for s in &report.sections {
-        section_sheet(&mut wb, &stamp, s)?;
+        section_sheet(&mut wb, lang, &stamp, s)?;
     }
     Ok(wb.save_to_buffer()?)
 }
