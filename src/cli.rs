@@ -229,6 +229,29 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// Data-quality feedback on one extract, ready to send: per province,
+    /// its quarantined rows with the reason in plain words and the rule
+    /// broken, its records entered late in the national database, the
+    /// tables the extract lacked and how it compares with the previous
+    /// extracts; one workbook and one CSV per province, and a national
+    /// file of the rows no province can be sent.
+    Feedback {
+        /// The extract's date (YYYY-MM-DD), as stored.
+        #[arg(long)]
+        extract: NaiveDate,
+        /// Only this province (code, e.g. 24); default: all 34 and the
+        /// national file.
+        #[arg(long)]
+        province: Option<String>,
+        /// Language of the files: vi or en.
+        #[arg(long, default_value = "vi")]
+        lang: String,
+        /// The folder the files are written to.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Run read-only SQL over the store through the same guard as the web
     /// service: `-c "SELECT ..."`, `-f file.sql`, or an interactive prompt
     /// (end a query with `;`, `\\d` lists the tables, `\\q` quits).
@@ -698,6 +721,27 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             };
             emit(out.as_deref(), &bytes)
+        }
+        Command::Feedback {
+            extract,
+            province,
+            lang,
+            out,
+            store,
+        } => {
+            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
+            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let lines = runtime()?.block_on(crate::feedback::write_reports(
+                &engine,
+                extract,
+                province.as_deref(),
+                lang,
+                &out,
+            ))?;
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(())
         }
         Command::Sql {
             command,
@@ -1393,6 +1437,10 @@ fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
         store.root().display(),
         store.root().display(),
         quarter.label
+    );
+    println!(
+        "feedback to the provinces on the latest extract: `vigil feedback --store {} --extract {as_of} --out feedback`",
+        store.root().display(),
     );
     Ok(())
 }

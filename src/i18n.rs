@@ -215,6 +215,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     // Inspection plan
     ("nav_plan", "Kế hoạch thanh tra", "Inspection plan"),
     ("nav_report", "Báo cáo quý", "Quarterly report"),
+    ("nav_feedback", "Phản hồi dữ liệu", "Data feedback"),
     ("nav_sql", "Truy vấn SQL", "SQL"),
     (
         "sql_console",

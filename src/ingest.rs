@@ -646,6 +646,12 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// The text of a column the table may lack (None then).
+    fn text_if_any(&self, name: &str, row: usize) -> Option<&'a str> {
+        self.table.column(name)?;
+        self.text(name, row)
+    }
+
     fn text(&self, name: &str, row: usize) -> Option<&'a str> {
         match &self.views[self.idx(name)] {
             View::Text(a) if a.is_valid(row) => Some(a.value(row)),
@@ -1031,6 +1037,31 @@ pub struct QuarantinedRow {
     pub line: u64,
     pub primary_key: Option<String>,
     pub problem: Problem,
+    /// The keys that tie the row to a province, as sent: its unit (units,
+    /// sessions, cases, officials), its case (events) and its province
+    /// code (units, inspections). Codes, never personal data (METHODOLOGY
+    /// section 3); kept so that a quarantined row can be reported to its
+    /// province.
+    pub links: Links,
+}
+
+/// The non-personal keys of a quarantined row that lead to its province.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    pub unit_code: Option<String>,
+    pub case_id: Option<String>,
+    pub province_code: Option<String>,
+}
+
+impl Links {
+    fn of(rows: &Rows, row: usize) -> Links {
+        let get = |name| rows.text_if_any(name, row).map(str::to_string);
+        Links {
+            unit_code: get("unit_code"),
+            case_id: get("case_id"),
+            province_code: get("province_code"),
+        }
+    }
 }
 
 fn quarantine_batch(rows: &[QuarantinedRow], extract_day: i32) -> Result<RecordBatch> {
@@ -1058,6 +1089,15 @@ fn quarantine_batch(rows: &[QuarantinedRow], extract_day: i32) -> Result<RecordB
             )),
             Arc::new(StringArray::from_iter(
                 rows.iter().map(|r| r.primary_key.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.links.unit_code.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.links.case_id.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.links.province_code.as_deref()),
             )),
         ],
     )?)
@@ -1234,6 +1274,7 @@ pub fn ingest_extract(
                         line: p.lines[row],
                         primary_key: rows.text_at(pk_idx, row).map(str::to_string),
                         problem: pr.clone(),
+                        links: Links::of(&rows, row),
                     });
                 }
             }

@@ -14,6 +14,7 @@
 //! - [`pseudonym`]: requester identity replaced by an HMAC reference;
 //! - [`ingest`]: reading, validating and quarantining an extract;
 //! - [`store`]: the Parquet store, its atomic commits and its SQL views;
+//! - [`feedback`]: data-quality feedback to the provinces on each extract;
 //! - [`facts`]: current versions, progress, stages and entry records,
 //!   maintained at ingest with validity intervals, partitioned by province;
 //! - [`scoring`]: stages, indicators, scores, tiers, ranks;
@@ -45,6 +46,7 @@ pub mod dates;
 pub mod explain;
 pub mod export;
 pub mod facts;
+pub mod feedback;
 pub mod generate;
 pub mod i18n;
 pub mod ingest;

@@ -534,6 +534,11 @@ pub fn quarantine_schema() -> SchemaRef {
         Field::new("reason_kind", DataType::Utf8, false),
         Field::new("reason", DataType::Utf8, false),
         Field::new("primary_key", DataType::Utf8, true),
+        // The row's unit, case and province codes as sent (absent from
+        // files written before they were kept: read as null).
+        Field::new("unit_code", DataType::Utf8, true),
+        Field::new("case_id", DataType::Utf8, true),
+        Field::new("province_code", DataType::Utf8, true),
     ]))
 }
 

@@ -9,6 +9,7 @@
 
 pub mod data;
 mod download;
+mod feedback_pages;
 mod plan_pages;
 mod quarterly;
 pub mod render;
@@ -91,6 +92,10 @@ impl AppState {
             "quarterly.html",
             include_str!("../../templates/quarterly.html"),
         )?;
+        env.add_template(
+            "feedback.html",
+            include_str!("../../templates/feedback.html"),
+        )?;
         let mut labels = BTreeMap::new();
         for lang in [Lang::Vi, Lang::En] {
             labels.insert(lang.code(), i18n::all(lang));
@@ -171,6 +176,8 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .route("/", get(|| async { Redirect::to("/d/league") }))
+        .route("/d/feedback", get(feedback_pages::feedback_page))
+        .route("/d/feedback/{file}", get(feedback_pages::feedback_file))
         .route("/d/{name}", get(dashboard_page))
         .route("/d/{name}/{file}", get(panel_file))
         .route("/province/{code}", get(province_redirect))
