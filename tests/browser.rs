@@ -421,8 +421,9 @@ const LEAGUE_HEADINGS_HIDDEN: &str = "(() => { const bad = []; \
   } \
   return bad; })()";
 
-/// The league, a province, the national picture, the plan and a
-/// province's evidence at one window width: nothing is cut at the side.
+/// The league, a province, the national picture, the plan, a province's
+/// evidence, its data-quality feedback and the quarterly report at one
+/// window width: nothing is cut at the side.
 fn pages_fit(b: &mut Browser, base: &str, out: &Path, width: u32, mobile: bool) {
     b.call(
         "Emulation.setDeviceMetricsOverride",
@@ -434,6 +435,8 @@ fn pages_fit(b: &mut Browser, base: &str, out: &Path, width: u32, mobile: bool) 
         ("national", "/d/national?period=2026-Q3"),
         ("plan", "/plan?quarter=2026-Q4"),
         ("evidence", "/plan/24?quarter=2026-Q4"),
+        ("feedback", "/d/feedback?extract=2026-10-31&province=24"),
+        ("report", "/report?quarter=2026-Q3"),
     ];
     for (name, path) in pages {
         b.goto(&format!("{base}{path}"));
