@@ -305,6 +305,20 @@ pub struct StoreArg {
     pub store_dir: PathBuf,
 }
 
+impl StoreArg {
+    /// The scoring engine over an existing store, with the shipped rules.
+    fn engine(&self) -> Result<crate::scoring::Engine> {
+        Ok(crate::scoring::Engine::bundled(Store::open_existing(
+            &self.store_dir,
+        )?))
+    }
+}
+
+/// `--lang`: vi or en.
+fn parse_lang(lang: &str) -> Result<crate::i18n::Lang> {
+    crate::i18n::Lang::parse(lang).context("--lang is vi or en")
+}
+
 #[derive(Subcommand, Debug)]
 pub enum UsersAction {
     Add {
@@ -538,8 +552,8 @@ pub fn run(cli: Cli) -> Result<()> {
             json,
             store,
         } => {
-            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
-            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let lang = parse_lang(&lang)?;
+            let engine = store.engine()?;
             let change = runtime()?.block_on(crate::explain::change(
                 &engine,
                 &province,
@@ -605,7 +619,7 @@ pub fn run(cli: Cli) -> Result<()> {
             store,
         } => {
             let rules = load_alerts(alerts.as_deref())?;
-            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
+            let lang = parse_lang(&lang)?;
             let store = Store::open_existing(&store.store_dir)?;
             let engine = crate::scoring::Engine::bundled(store.clone());
             let rt = runtime()?;
@@ -637,8 +651,8 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             store,
         } => {
-            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
-            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let lang = parse_lang(&lang)?;
+            let engine = store.engine()?;
             let plan = runtime()?.block_on(engine.plan(&quarter, capacity, as_of))?;
             let bytes = match format {
                 PlanFormat::Table => crate::plan::plan_text(&plan, lang).into_bytes(),
@@ -654,8 +668,8 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             store,
         } => {
-            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
-            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let lang = parse_lang(&lang)?;
+            let engine = store.engine()?;
             let catalog = crate::dashboards::Catalog::load(None, None)?;
             let state = crate::web::AppState::new(engine, catalog)?;
             let req = crate::report::ReportRequest {
@@ -676,7 +690,7 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             store,
         } => {
-            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let engine = store.engine()?;
             let ev = runtime()?.block_on(engine.evidence(&quarter, &province, as_of))?;
             let bytes = match format {
                 PlanFormat::Json => serde_json::to_vec_pretty(&ev)?,
@@ -729,8 +743,8 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             store,
         } => {
-            let lang = crate::i18n::Lang::parse(&lang).context("--lang is vi or en")?;
-            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let lang = parse_lang(&lang)?;
+            let engine = store.engine()?;
             let lines = runtime()?.block_on(crate::feedback::write_reports(
                 &engine,
                 extract,
@@ -754,7 +768,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let role = crate::sqlguard::Role::parse(&role)
                 .context("--role is leadership, inspectorate, analyst or admin")?;
-            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store.store_dir)?);
+            let engine = store.engine()?;
             let guard = crate::sqlguard::Guard::new(engine, crate::sqlguard::Limits::default())?;
             let session = CliSql {
                 rt: runtime()?,

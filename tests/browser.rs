@@ -26,17 +26,7 @@ use vigil::store::Store;
 use common::*;
 
 fn chromium() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
+    vigil::report::chromium()
 }
 
 /// Kills the child when the test ends, however it ends.
