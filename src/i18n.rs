@@ -549,6 +549,11 @@ const LABELS: &[(&str, &str, &str)] = &[
         "{n} open alerts: {list}.",
     ),
     (
+        "report_alerts_never",
+        "Cảnh báo chưa được đánh giá trên kho dữ liệu này (lệnh vigil alerts).",
+        "Alerts have not been evaluated on this store (command vigil alerts).",
+    ),
+    (
         "report_alerts_none",
         "Không có cảnh báo đang mở.",
         "No open alerts.",

@@ -224,7 +224,7 @@ fn report_qs(r: &Resolved, requested_as_of: bool) -> String {
 /// for an earlier as-of they are not known (the state keeps the latest).
 fn alerts_as_of(state: &AppState, r: &Resolved) -> ApiResult<Option<crate::alerts::State>> {
     let s = crate::alerts::load_state(state.engine().store.root())?;
-    Ok((s.evaluated == Some(r.as_of)).then_some(s))
+    Ok((s.evaluated.is_none() || s.evaluated == Some(r.as_of)).then_some(s))
 }
 
 /// A province with its composite, for lists in sentences.
@@ -314,10 +314,9 @@ fn funnel_sentence(lang: Lang, flags: Option<&Table>) -> String {
                 .filter(|r| f.get(r, "flag").plain() == "true")
                 .map(|r| {
                     format!(
-                        "{} ({}/{})",
+                        "{} ({}%, n = {})",
                         f.get(r, "province_name").plain(),
-                        i18n::number(lang, f.get(r, "rate").as_f64().unwrap_or(0.0) * 100.0, 1)
-                            + "%",
+                        i18n::number(lang, f.get(r, "rate").as_f64().unwrap_or(0.0) * 100.0, 1),
                         f.get(r, "n").plain()
                     )
                 })
@@ -335,6 +334,9 @@ fn alerts_sentence(lang: Lang, alerts: Option<&crate::alerts::State>) -> String 
     let Some(s) = alerts else {
         return t(lang, "report_alerts_unknown");
     };
+    if s.evaluated.is_none() {
+        return t(lang, "report_alerts_never");
+    }
     if s.open.is_empty() {
         return t(lang, "report_alerts_none");
     }
