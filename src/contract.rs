@@ -319,6 +319,26 @@ impl std::fmt::Display for Table {
     }
 }
 
+/// Whether a key as sent looks like a code rather than personal data:
+/// ASCII letters, digits and `-_./`, at most 40 characters, at least one
+/// letter and one digit or separator. A name, a bare number (an id card, a
+/// phone number) or free text typed into a key does not, so it is never
+/// kept beside a quarantined row nor shown in a report.
+pub fn looks_like_code(s: &str) -> bool {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-_./".contains(&b);
+    !s.is_empty()
+        && s.len() <= 40
+        && s.bytes().all(allowed)
+        && s.bytes().any(|b| b.is_ascii_alphabetic())
+        && s.bytes()
+            .any(|b| b.is_ascii_digit() || b"-_./".contains(&b))
+}
+
+/// Whether a value is shaped as a province code (two digits).
+pub fn looks_like_province_code(s: &str) -> bool {
+    s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,5 +390,18 @@ mod tests {
                 "last_login_at"
             ]
         );
+    }
+
+    #[test]
+    fn only_code_shaped_keys_are_kept_beside_a_quarantined_row() {
+        for code in ["U1", "DV-24-001", "HS/2026/0001"] {
+            assert!(looks_like_code(code), "{code}");
+        }
+        for not in ["079200001111", "Nguyễn Văn A", "0912 345 678", "", "ABC"] {
+            assert!(!looks_like_code(not), "{not}");
+        }
+        assert!(looks_like_province_code("24"));
+        assert!(!looks_like_province_code("079200001111"));
+        assert!(!looks_like_province_code("2a"));
     }
 }

@@ -131,19 +131,11 @@ pub struct Feedback {
     accepted: BTreeMap<(NaiveDate, Option<String>), i64>,
 }
 
-/// A code shown in a report: ASCII letters, digits and `-_./`, at most 40
-/// characters, at least one letter and one digit or separator. Anything
-/// else (a name, a bare number such as an id card or a phone number,
-/// free text typed into a key) is withheld.
+/// A code shown in a report ([`crate::contract::looks_like_code`]);
+/// anything else (a name, a bare number such as an id card or a phone
+/// number, free text typed into a key) is withheld.
 pub fn safe_code(s: &str) -> Option<&str> {
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-_./".contains(&b);
-    let ok = !s.is_empty()
-        && s.len() <= 40
-        && s.bytes().all(allowed)
-        && s.bytes().any(|b| b.is_ascii_alphabetic())
-        && s.bytes()
-            .any(|b| b.is_ascii_digit() || b"-_./".contains(&b));
-    ok.then_some(s)
+    crate::contract::looks_like_code(s).then_some(s)
 }
 
 fn date_param(d: NaiveDate) -> ScalarValue {

@@ -1054,12 +1054,19 @@ pub struct Links {
 }
 
 impl Links {
+    /// Only values shaped as codes are kept: a row is quarantined because
+    /// something in it is wrong, and a key column may then hold what
+    /// belongs elsewhere (a name, an id number).
     fn of(rows: &Rows, row: usize) -> Links {
-        let get = |name| rows.text_if_any(name, row).map(str::to_string);
+        let get = |name, shaped: fn(&str) -> bool| {
+            rows.text_if_any(name, row)
+                .filter(|s| shaped(s))
+                .map(str::to_string)
+        };
         Links {
-            unit_code: get("unit_code"),
-            case_id: get("case_id"),
-            province_code: get("province_code"),
+            unit_code: get("unit_code", crate::contract::looks_like_code),
+            case_id: get("case_id", crate::contract::looks_like_code),
+            province_code: get("province_code", crate::contract::looks_like_province_code),
         }
     }
 }
