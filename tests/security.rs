@@ -252,6 +252,12 @@ async fn roles_see_what_they_may_and_every_query_is_audited() {
     let r = send(&s.state, sql(q, Some(&insp), "csv")).await;
     assert!(r.body.contains("tố cáo cán bộ X"), "{}", r.body);
     assert_eq!(r.headers["x-vigil-rows"], "2");
+    // The answer says what data it was computed from.
+    let fingerprint = r.headers["x-vigil-store"].to_str().unwrap().to_string();
+    assert!(fingerprint.len() == 12 && fingerprint.chars().all(|c| c.is_ascii_hexdigit()));
+    let json: serde_json::Value =
+        serde_json::from_str(&send(&s.state, sql(q, Some(&insp), "json")).await.body).unwrap();
+    assert_eq!(json["store_fingerprint"], fingerprint.as_str());
     let r = send(&s.state, sql(q, Some(&insp), "arrow")).await;
     assert_eq!(
         r.headers[header::CONTENT_TYPE],

@@ -368,9 +368,14 @@ pub async fn api_sql(
         }
         .into_response();
     }
+    let catalog = match state.inner.data.catalog().await {
+        Ok(c) => c,
+        Err(e) => return AppError::from(e).into_response(),
+    };
     let started = Instant::now();
     let result = guard.run(role, &req.sql, as_of).await.and_then(|o| {
-        match crate::sqlguard::no_panic("encoding the result", || encode(&o, &format))? {
+        let prov = state.engine().provenance(&catalog, o.as_of);
+        match crate::sqlguard::no_panic("encoding the result", || encode(&o, &format, &prov))? {
             Ok(resp) => Ok((o, resp)),
             Err(e) => Err(GuardError::Failed(format!("{e:#}"))),
         }
@@ -386,7 +391,11 @@ pub async fn api_sql(
     }
 }
 
-fn encode(o: &crate::sqlguard::Outcome, format: &str) -> anyhow::Result<Response> {
+fn encode(
+    o: &crate::sqlguard::Outcome,
+    format: &str,
+    prov: &crate::scoring::Provenance,
+) -> anyhow::Result<Response> {
     let batch = datafusion::arrow::compute::concat_batches(&o.schema, &o.batches)?;
     for c in batch.columns() {
         crate::table::check_dates(c.as_ref())?;
@@ -395,6 +404,7 @@ fn encode(o: &crate::sqlguard::Outcome, format: &str) -> anyhow::Result<Response
         ("x-vigil-rows", o.rows.to_string()),
         ("x-vigil-truncated", o.truncated.to_string()),
         ("x-vigil-as-of", o.as_of.to_string()),
+        ("x-vigil-store", prov.store_fingerprint.clone()),
     ];
     let mut resp = match format {
         "csv" => (
@@ -424,6 +434,7 @@ fn encode(o: &crate::sqlguard::Outcome, format: &str) -> anyhow::Result<Response
                 "row_count": o.rows,
                 "truncated": o.truncated,
                 "as_of": o.as_of.to_string(),
+                "store_fingerprint": prov.store_fingerprint,
                 "elapsed_ms": o.elapsed.as_millis(),
             }))
             .into_response()
