@@ -68,9 +68,14 @@ struct RawRule {
     points: Option<f64>,
     indicator: Option<String>,
     z: Option<f64>,
+    min_n: Option<i64>,
     days: Option<i64>,
     percent: Option<f64>,
 }
+
+/// A funnel alert's smallest denominator when the rule names none: the
+/// rules file's "few cases" threshold.
+const DEFAULT_FUNNEL_MIN_N: i64 = 10;
 
 /// What an alert watches.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +92,9 @@ pub enum Condition {
     FunnelBelow {
         indicator: String,
         z: f64,
+        /// Fewer records than this say too little to alert on (a 0/2 is
+        /// below any lower limit the normal approximation draws).
+        min_n: i64,
     },
     TierToD,
     NoData {
@@ -191,6 +199,10 @@ impl Alerts {
                         m => m,
                     },
                     z: need_f(Some(r.z.unwrap_or(3.09)), "z", 0.5, 6.0)?,
+                    min_n: match r.min_n.unwrap_or(DEFAULT_FUNNEL_MIN_N) {
+                        n @ 1..=1_000_000 => n,
+                        n => bail!("{}: {n} is outside 1–1000000", at("min_n")),
+                    },
                 },
                 "tier_to_d" => Condition::TierToD,
                 "no_data" => Condition::NoData {
@@ -382,8 +394,12 @@ fn by_province(rule: &Rule, quarters: &[Period], leagues: &[Vec<LeagueRow>]) -> 
                     ));
                 }
             }
-            Condition::FunnelBelow { indicator, z } => {
-                if let Some(f) = funnel(rule, latest, row, indicator, *z, q) {
+            Condition::FunnelBelow {
+                indicator,
+                z,
+                min_n,
+            } => {
+                if let Some(f) = funnel(rule, latest, row, (indicator, *z, *min_n), q) {
                     out.push(f);
                 }
             }
@@ -399,8 +415,7 @@ fn funnel(
     rule: &Rule,
     league: &[LeagueRow],
     row: &LeagueRow,
-    id: &str,
-    z: f64,
+    (id, z, min_n): (&str, f64, i64),
     q: &str,
 ) -> Option<Found> {
     let value = |r: &LeagueRow| r.indicators.iter().find(|v| v.indicator == id).cloned();
@@ -411,7 +426,7 @@ fn funnel(
             (n + v.numerator, d + v.denominator)
         });
     let v = value(row)?;
-    if den_sum == 0 || v.denominator == 0 {
+    if den_sum == 0 || v.denominator < min_n.max(1) {
         return None;
     }
     let mean = num_sum as f64 / den_sum as f64;
@@ -825,6 +840,19 @@ mod tests {
         let funnel = by_province(&rule("settlement_funnel"), &quarters, &leagues);
         assert_eq!(keys(&funnel), ["settlement_funnel/02"]);
         assert!(funnel[0].detail_en.contains("(20/100)"), "{:?}", funnel[0]);
+        // Below the limit on too few records says nothing: 0/2 and 3/9 are
+        // left alone, 3/10 is not.
+        let few = vec![
+            vec![
+                row("01", 90.0, "A", (900, 1000)),
+                row("02", 90.0, "A", (0, 2)),
+                row("03", 90.0, "A", (3, 9)),
+                row("04", 90.0, "A", (3, 10)),
+            ],
+            leagues[1].clone(),
+        ];
+        let funnel = by_province(&rule("settlement_funnel"), &quarters, &few);
+        assert_eq!(keys(&funnel), ["settlement_funnel/04"]);
         // A quarter later all is well: nothing holds.
         let better = vec![
             vec![
