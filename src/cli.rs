@@ -300,9 +300,36 @@ pub enum Command {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArg {
-    /// The store directory.
+    /// The store: a directory, or S3-compatible object storage as
+    /// s3://bucket/prefix (credentials, region and endpoint from the AWS_*
+    /// variables; see docs/store.md).
     #[arg(long = "store", env = "VIGIL_STORE", default_value = "store")]
     pub store_dir: PathBuf,
+    /// The local cache of a store on object storage (default
+    /// $XDG_CACHE_HOME/vigil or ~/.cache/vigil).
+    #[arg(long = "cache", env = "VIGIL_CACHE")]
+    pub cache: Option<PathBuf>,
+}
+
+impl Command {
+    /// The store argument of a command that has one.
+    fn store_arg_mut(&mut self) -> Option<&mut StoreArg> {
+        match self {
+            Command::Serve { store, .. }
+            | Command::Explain { store, .. }
+            | Command::Ingest { store, .. }
+            | Command::Alerts { store, .. }
+            | Command::Rebuild { store }
+            | Command::Status { store, .. }
+            | Command::Plan { store, .. }
+            | Command::Report { store, .. }
+            | Command::Evidence { store, .. }
+            | Command::Feedback { store, .. }
+            | Command::Sql { store, .. } => Some(store),
+            Command::Score(a) | Command::Indicators(a) => Some(&mut a.store),
+            _ => None,
+        }
+    }
 }
 
 impl StoreArg {
@@ -516,8 +543,49 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+pub fn run(mut cli: Cli) -> Result<()> {
+    // A store on object storage: the command runs on a local cache pulled
+    // from it, and an ingest or rebuild commits back (crate::remote).
+    let writer = matches!(
+        cli.command,
+        Command::Ingest { .. } | Command::Rebuild { .. }
+    );
+    let may_be_empty = matches!(cli.command, Command::Ingest { .. } | Command::Serve { .. });
+    let mut remote = None;
+    if let Some(arg) = cli.command.store_arg_mut()
+        && let Some(url) = arg
+            .store_dir
+            .to_str()
+            .filter(|s| crate::remote::parse_url(s).is_some())
+            .map(str::to_string)
+    {
+        let root = arg
+            .cache
+            .clone()
+            .unwrap_or_else(crate::remote::default_cache_root);
+        let cache = crate::remote::cache_dir(&root, &url);
+        let pulled = crate::remote::Remote::pull(&url, &cache, writer, !may_be_empty)?;
+        arg.store_dir = cache;
+        remote = Some(pulled);
+    }
+    let result = run_command(cli.command);
+    match remote {
+        Some(remote) if writer => {
+            // Also after a failed ingest: the extracts it committed before
+            // the failure are committed to the remote store too.
+            let pushed = remote.push();
+            match (result, pushed) {
+                (result, Ok(_)) => result,
+                (Ok(()), Err(e)) => Err(e),
+                (Err(e), Err(p)) => Err(e.context(format!("{p:#}"))),
+            }
+        }
+        _ => result,
+    }
+}
+
+fn run_command(command: Command) -> Result<()> {
+    match command {
         Command::Demo {
             store,
             data,

@@ -15,6 +15,8 @@
 //! - [`ingest`]: reading, validating and quarantining an extract;
 //! - [`store`]: the Parquet store, its atomic commits and its SQL views;
 //! - [`feedback`]: data-quality feedback to the provinces on each extract;
+//! - [`remote`]: a store on S3-compatible object storage, through a local
+//!   cache, committed by a conditional put of the catalog;
 //! - [`facts`]: current versions, progress, stages and entry records,
 //!   maintained at ingest with validity intervals, partitioned by province;
 //! - [`scoring`]: stages, indicators, scores, tiers, ranks;
@@ -54,6 +56,7 @@ pub mod pgserver;
 pub mod plan;
 pub mod pseudonym;
 pub mod reference;
+pub mod remote;
 pub mod report;
 pub mod rules;
 pub mod scoring;
