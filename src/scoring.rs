@@ -15,6 +15,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use rand::SeedableRng;
@@ -495,7 +496,9 @@ impl Engine {
         let facts = facts.context("the store has extracts but no facts")?;
         crate::udf::register(&ctx, self.calendar.clone());
         self.register_reference(&ctx)?;
-        ctx.register_table("rules", Arc::new(self.rules.sql_table()?))?;
+        // `rules` and `params` are one row of literals: see `constants`.
+        crate::constants::add_rule(&ctx);
+        crate::constants::register(&ctx, "rules", self.rules_row())?;
         crate::facts::register(
             &ctx,
             &self.store.facts_dir(&facts.dir),
@@ -510,6 +513,15 @@ impl Engine {
                 .with_context(|| format!("queries/{}.sql", v.name))?;
         }
         Ok((ctx, effective))
+    }
+
+    /// The limits of the rules file as the columns of `rules`.
+    fn rules_row(&self) -> Vec<(&'static str, ScalarValue)> {
+        self.rules
+            .sql_limits()
+            .into_iter()
+            .map(|(name, v)| (name, ScalarValue::Int64(Some(v))))
+            .collect()
     }
 
     fn register_reference(&self, ctx: &SessionContext) -> Result<()> {
@@ -597,27 +609,19 @@ impl Engine {
         as_of: NaiveDate,
     ) -> Result<()> {
         let (stale_min, stale_max) = self.rules.stale_account_window_days();
-        let d = |x: NaiveDate| Arc::new(Date32Array::from(vec![day_number(x)])) as ArrayRef;
-        let params = single_batch(
-            Arc::new(Schema::new(vec![
-                Field::new("period", DataType::Utf8, false),
-                Field::new("ps", DataType::Date32, false),
-                Field::new("pe", DataType::Date32, false),
-                Field::new("as_of", DataType::Date32, false),
-                Field::new("stale_from", DataType::Date32, false),
-                Field::new("stale_to", DataType::Date32, false),
-            ])),
+        let d = |x: NaiveDate| ScalarValue::Date32(Some(day_number(x)));
+        crate::constants::register(
+            ctx,
+            "params",
             vec![
-                Arc::new(StringArray::from(vec![period.label.clone()])),
-                d(period.start),
-                d(pe),
-                d(as_of),
-                d(pe - chrono::Duration::days(stale_max)),
-                d(pe - chrono::Duration::days(stale_min)),
+                ("period", ScalarValue::Utf8(Some(period.label.clone()))),
+                ("ps", d(period.start)),
+                ("pe", d(pe)),
+                ("as_of", d(as_of)),
+                ("stale_from", d(pe - chrono::Duration::days(stale_max))),
+                ("stale_to", d(pe - chrono::Duration::days(stale_min))),
             ],
         )?;
-        ctx.deregister_table("params")?;
-        ctx.register_table("params", Arc::new(params))?;
         for v in &PERIOD_VIEWS {
             ctx.sql(&format!("CREATE OR REPLACE VIEW {} AS {}", v.name, v.sql))
                 .await
