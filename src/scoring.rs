@@ -291,34 +291,54 @@ pub fn few_cases_note(lang: crate::i18n::Lang, threshold: i64, num: i64, den: i6
 
 /// 100 × the weighted mean of the present values, weights renormalised;
 /// `None` when none is present.
-fn area_score(values: &[(Option<f64>, f64)]) -> Option<f64> {
+fn area_score(values: impl IntoIterator<Item = (Option<f64>, f64)>) -> Option<f64> {
     let (sum, wsum) = values
-        .iter()
-        .filter_map(|(v, w)| v.map(|v| (v * w, *w)))
+        .into_iter()
+        .filter_map(|(v, w)| v.map(|v| (v * w, w)))
         .fold((0.0, 0.0), |(s, ws), (x, w)| (s + x, ws + w));
     (wsum > 0.0).then(|| 100.0 * sum / wsum)
 }
 
-/// Rounded area scores, composite, from indicator values in INDICATORS
-/// order.
-fn areas_and_composite(rules: &Rules, values: &[Option<f64>]) -> ([Option<f64>; 3], Option<f64>) {
-    let mut areas = [None; 3];
-    for (i, area) in [Area::Reception, Area::Deadlines, Area::DataEntry]
-        .into_iter()
-        .enumerate()
-    {
-        let parts: Vec<(Option<f64>, f64)> = INDICATORS
-            .iter()
-            .zip(values)
-            .filter(|(ind, _)| ind.area == Some(area))
-            .map(|(ind, v)| (*v, weight(rules, ind.id)))
-            .collect();
-        areas[i] = area_score(&parts).map(round2);
+/// How area scores and the composite are made of indicator values: each
+/// area's indicators (positions in INDICATORS) with their weights, looked
+/// up once rather than for every province of every bootstrap replicate.
+struct Composite {
+    areas: [Vec<(usize, f64)>; 3],
+    min_areas: usize,
+}
+
+impl Composite {
+    fn new(rules: &Rules) -> Composite {
+        let area = |area: Area| -> Vec<(usize, f64)> {
+            INDICATORS
+                .iter()
+                .enumerate()
+                .filter(|(_, ind)| ind.area == Some(area))
+                .map(|(i, ind)| (i, weight(rules, ind.id)))
+                .collect()
+        };
+        Composite {
+            areas: [
+                area(Area::Reception),
+                area(Area::Deadlines),
+                area(Area::DataEntry),
+            ],
+            min_areas: min_areas(rules),
+        }
     }
-    let present: Vec<f64> = areas.iter().flatten().copied().collect();
-    let composite = (present.len() >= min_areas(rules))
-        .then(|| round2(present.iter().sum::<f64>() / present.len() as f64));
-    (areas, composite)
+
+    /// Rounded area scores, composite, from indicator values in INDICATORS
+    /// order.
+    fn of(&self, values: &[Option<f64>]) -> ([Option<f64>; 3], Option<f64>) {
+        let areas = self
+            .areas
+            .each_ref()
+            .map(|parts| area_score(parts.iter().map(|&(i, w)| (values[i], w))).map(round2));
+        let present = areas.iter().flatten().count();
+        let composite = (present >= self.min_areas)
+            .then(|| round2(areas.iter().flatten().copied().sum::<f64>() / present as f64));
+        (areas, composite)
+    }
 }
 
 pub fn tier(rules: &Rules, composite: Option<f64>) -> &'static str {
@@ -360,26 +380,21 @@ fn nearest_rank(sorted: &[u32], p: f64) -> Option<u32> {
 /// draw: the same distribution, without touching the records again.
 fn rank_intervals(rules: &Rules, counts: &[Vec<(i64, i64)>]) -> Vec<(Option<u32>, Option<u32>)> {
     let (replicates, seed, lo, hi) = bootstrap_settings(rules);
+    let composite = Composite::new(rules);
+    let draws: Vec<Vec<Draw>> = counts
+        .iter()
+        .map(|province| province.iter().map(|&c| Draw::new(c)).collect())
+        .collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut ranks: Vec<Vec<u32>> = vec![Vec::with_capacity(replicates); counts.len()];
+    let mut values = Vec::new();
     for _ in 0..replicates {
-        let composites: Vec<Option<f64>> = counts
+        let composites: Vec<Option<f64>> = draws
             .iter()
             .map(|province| {
-                let values: Vec<Option<f64>> = province
-                    .iter()
-                    .map(|&(num, den)| {
-                        if den <= 0 {
-                            return None;
-                        }
-                        let p = (num as f64 / den as f64).clamp(0.0, 1.0);
-                        let draw = Binomial::new(den as u64, p)
-                            .map(|b| b.sample(&mut rng))
-                            .unwrap_or(num as u64);
-                        Some(draw as f64 / den as f64)
-                    })
-                    .collect();
-                areas_and_composite(rules, &values).1
+                values.clear();
+                values.extend(province.iter().map(|d| d.sample(&mut rng)));
+                composite.of(&values).1
             })
             .collect();
         for (i, r) in competition_ranks(&composites).into_iter().enumerate() {
@@ -395,6 +410,37 @@ fn rank_intervals(rules: &Rules, counts: &[Vec<(i64, i64)>]) -> Vec<(Option<u32>
             (nearest_rank(&r, lo), nearest_rank(&r, hi))
         })
         .collect()
+}
+
+/// One indicator's resampled value in a replicate: none without records,
+/// else Binomial(n, k/n) / n (k itself where that distribution cannot be
+/// made). The distribution is made once and drawn from in every
+/// replicate, in the same order, so the draws are those of making it anew.
+enum Draw {
+    Absent,
+    Fixed(u64, f64),
+    Binomial(Binomial, f64),
+}
+
+impl Draw {
+    fn new((num, den): (i64, i64)) -> Draw {
+        if den <= 0 {
+            return Draw::Absent;
+        }
+        let p = (num as f64 / den as f64).clamp(0.0, 1.0);
+        match Binomial::new(den as u64, p) {
+            Ok(b) => Draw::Binomial(b, den as f64),
+            Err(_) => Draw::Fixed(num as u64, den as f64),
+        }
+    }
+
+    fn sample(&self, rng: &mut rand_chacha::ChaCha8Rng) -> Option<f64> {
+        match self {
+            Draw::Absent => None,
+            Draw::Fixed(k, n) => Some(*k as f64 / n),
+            Draw::Binomial(b, n) => Some(b.sample(rng) as f64 / n),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -715,6 +761,13 @@ impl Engine {
 
     /// Scores, tiers, ranks and intervals from indicator values.
     pub fn league(&self, period: &Period, indicators: &[IndicatorValue]) -> Vec<LeagueRow> {
+        // The first value given for each (province, indicator).
+        let mut given = std::collections::HashMap::new();
+        for v in indicators {
+            given
+                .entry((v.province_code.as_str(), v.indicator.as_str()))
+                .or_insert(v);
+        }
         let per_province: Vec<Vec<IndicatorValue>> = self
             .reference
             .provinces
@@ -723,10 +776,9 @@ impl Engine {
                 INDICATORS
                     .iter()
                     .map(|ind| {
-                        indicators
-                            .iter()
-                            .find(|v| v.province_code == p.code && v.indicator == ind.id)
-                            .cloned()
+                        given
+                            .get(&(p.code.as_str(), ind.id))
+                            .map(|v| (*v).clone())
                             .unwrap_or(IndicatorValue {
                                 period: period.label.clone(),
                                 province_code: p.code.clone(),
@@ -739,11 +791,12 @@ impl Engine {
                     .collect()
             })
             .collect();
+        let composite = Composite::new(&self.rules);
         let scored: Vec<([Option<f64>; 3], Option<f64>)> = per_province
             .iter()
             .map(|vals| {
                 let values: Vec<Option<f64>> = vals.iter().map(|v| v.value).collect();
-                areas_and_composite(&self.rules, &values)
+                composite.of(&values)
             })
             .collect();
         let composites: Vec<Option<f64>> = scored.iter().map(|s| s.1).collect();
@@ -1030,9 +1083,9 @@ mod tests {
 
     #[test]
     fn weights_renormalise_over_present_indicators() {
-        assert_eq!(area_score(&[(Some(1.0), 0.7), (None, 0.3)]), Some(100.0));
-        assert_eq!(area_score(&[(None, 0.7), (None, 0.3)]), None);
-        let s = area_score(&[(Some(1.0), 0.7), (Some(0.5), 0.3)]).unwrap();
+        assert_eq!(area_score([(Some(1.0), 0.7), (None, 0.3)]), Some(100.0));
+        assert_eq!(area_score([(None, 0.7), (None, 0.3)]), None);
+        let s = area_score([(Some(1.0), 0.7), (Some(0.5), 0.3)]).unwrap();
         assert!((s - 85.0).abs() < 1e-9);
     }
 
