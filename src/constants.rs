@@ -133,3 +133,46 @@ fn literals(plan: &LogicalPlan) -> Option<Vec<Expr>> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Date32Array, Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+
+    async fn count(ctx: &SessionContext, sql: &str) -> i64 {
+        let b = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let c = b[0].column(0).as_any().downcast_ref::<Int64Array>();
+        c.unwrap().value(0)
+    }
+
+    #[tokio::test]
+    async fn a_join_with_one_row_of_literals_becomes_literals_and_counts_the_same() {
+        let schema = Arc::new(Schema::new(vec![Field::new("d", DataType::Date32, true)]));
+        let days = Date32Array::from(vec![Some(10), Some(20), None, Some(30), Some(40)]);
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(days)]).unwrap();
+        let params = vec![
+            ("ps", ScalarValue::Date32(Some(15))),
+            ("pe", ScalarValue::Date32(Some(30))),
+        ];
+        let sql = "SELECT count(*) FROM t CROSS JOIN params p WHERE t.d BETWEEN p.ps AND p.pe";
+        let mut counts = Vec::new();
+        for inline in [false, true] {
+            let ctx = SessionContext::new();
+            let table = MemTable::try_new(schema.clone(), vec![vec![batch.clone()]]).unwrap();
+            ctx.register_table("t", Arc::new(table)).unwrap();
+            register(&ctx, "params", params.clone()).unwrap();
+            if inline {
+                add_rule(&ctx);
+                add_rule(&ctx);
+                let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
+                let text = format!("{}", plan.display_indent());
+                assert!(!text.contains("Join"), "{text}");
+                assert!(text.contains("t.d >= Date32(\"1970-01-16\")"), "{text}");
+            }
+            counts.push(count(&ctx, sql).await);
+        }
+        assert_eq!(counts, [2, 2]);
+    }
+}
