@@ -836,7 +836,7 @@ async fn current_view(
          SELECT {cols} FROM new_{name} WHERE true{within} \
          UNION ALL \
          SELECT {cols} FROM prior_{name} \
-         WHERE true{within} AND \"{pk}\" NOT IN (SELECT \"{pk}\" FROM new_{name})"
+         WHERE \"{pk}\" NOT IN (SELECT \"{pk}\" FROM new_{name}){within}"
     ))
     .await
     .with_context(|| format!("the current rows of {name}"))?;
