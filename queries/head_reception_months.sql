@@ -4,10 +4,13 @@
 -- hosted by the head took place. Defined anew each time `params` is set;
 -- read by indicators/r1_head_reception.sql and
 -- evidence/head_reception_gaps.sql.
+-- Only sessions in [ps, pe'] can fall in a month lying wholly in it.
 WITH head_months AS (
     SELECT DISTINCT unit_code, CAST(date_trunc('month', session_date) AS DATE) AS month_start
     FROM reception_sessions
+    CROSS JOIN params p
     WHERE kind = 'periodic' AND host_role = 'head'
+      AND session_date BETWEEN p.ps AND p.pe
 )
 SELECT up.province_code,
        up.unit_code,

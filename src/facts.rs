@@ -691,11 +691,13 @@ impl Maintenance {
     /// cases and sessions, and the views over them.
     async fn touch_units(&self) -> Result<()> {
         for (name, sql) in TOUCH_QUERIES {
+            let t = std::time::Instant::now();
             let df = self.ctx.sql(sql).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await.with_context(|| name.to_string())?;
             self.ctx
                 .register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+            tracing::debug!(query = name, elapsed = ?t.elapsed(), "touch query");
         }
         current_view(&self.ctx, Table::Cases, Some(("case_id", "touched_cases"))).await?;
         current_view(
@@ -710,23 +712,24 @@ impl Maintenance {
             Some(("session_id", "touched_sessions")),
         )
         .await?;
+        // Several facts read these: computed once, over the touched rows
+        // only (a small part of the store). The derivation views are
+        // defined after, as a view reads the tables it was defined over.
+        for name in [
+            "unit_province",
+            "cases",
+            "case_events",
+            "reception_sessions",
+        ] {
+            keep_in_memory(&self.ctx, name).await?;
+        }
         for (name, sql) in &DERIVATION_VIEWS[1..] {
             self.ctx
                 .sql(&format!("CREATE VIEW {name} AS {sql}"))
                 .await
                 .with_context(|| format!("queries/{name}.sql"))?;
         }
-        // Several facts read these: computed once, over the touched rows
-        // only (a small part of the store).
-        for name in [
-            "unit_province",
-            "cases",
-            "case_events",
-            "reception_sessions",
-            "case_progress",
-        ] {
-            keep_in_memory(&self.ctx, name).await?;
-        }
+        keep_in_memory(&self.ctx, "case_progress").await?;
         Ok(())
     }
 
@@ -842,6 +845,7 @@ async fn current_view(
 
 /// Replaces a view by a table of its rows, computed once.
 async fn keep_in_memory(ctx: &SessionContext, name: &str) -> Result<()> {
+    let t = std::time::Instant::now();
     let df = ctx.table(name).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df
@@ -850,6 +854,7 @@ async fn keep_in_memory(ctx: &SessionContext, name: &str) -> Result<()> {
         .with_context(|| format!("computing {name}"))?;
     ctx.deregister_table(name)?;
     ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    tracing::debug!(view = name, elapsed = ?t.elapsed(), "kept in memory");
     Ok(())
 }
 

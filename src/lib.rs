@@ -20,6 +20,7 @@
 //! - [`facts`]: current versions, progress, stages and entry records,
 //!   maintained at ingest with validity intervals, partitioned by province;
 //! - [`scoring`]: stages, indicators, scores, tiers, ranks;
+//! - [`constants`]: `params` and `rules` as literals the optimizer sees;
 //! - [`explain`]: why a score moved, split exactly by indicator;
 //! - [`udf`]: the calendar as SQL functions;
 //! - [`generate`]: realistic synthetic extracts;
@@ -42,6 +43,7 @@ pub mod auth;
 pub mod calendar;
 pub mod charts;
 pub mod cli;
+pub mod constants;
 pub mod contract;
 pub mod dashboards;
 pub mod dates;

@@ -15,6 +15,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use rand::SeedableRng;
@@ -290,34 +291,54 @@ pub fn few_cases_note(lang: crate::i18n::Lang, threshold: i64, num: i64, den: i6
 
 /// 100 × the weighted mean of the present values, weights renormalised;
 /// `None` when none is present.
-fn area_score(values: &[(Option<f64>, f64)]) -> Option<f64> {
+fn area_score(values: impl IntoIterator<Item = (Option<f64>, f64)>) -> Option<f64> {
     let (sum, wsum) = values
-        .iter()
-        .filter_map(|(v, w)| v.map(|v| (v * w, *w)))
+        .into_iter()
+        .filter_map(|(v, w)| v.map(|v| (v * w, w)))
         .fold((0.0, 0.0), |(s, ws), (x, w)| (s + x, ws + w));
     (wsum > 0.0).then(|| 100.0 * sum / wsum)
 }
 
-/// Rounded area scores, composite, from indicator values in INDICATORS
-/// order.
-fn areas_and_composite(rules: &Rules, values: &[Option<f64>]) -> ([Option<f64>; 3], Option<f64>) {
-    let mut areas = [None; 3];
-    for (i, area) in [Area::Reception, Area::Deadlines, Area::DataEntry]
-        .into_iter()
-        .enumerate()
-    {
-        let parts: Vec<(Option<f64>, f64)> = INDICATORS
-            .iter()
-            .zip(values)
-            .filter(|(ind, _)| ind.area == Some(area))
-            .map(|(ind, v)| (*v, weight(rules, ind.id)))
-            .collect();
-        areas[i] = area_score(&parts).map(round2);
+/// How area scores and the composite are made of indicator values: each
+/// area's indicators (positions in INDICATORS) with their weights, looked
+/// up once rather than for every province of every bootstrap replicate.
+struct Composite {
+    areas: [Vec<(usize, f64)>; 3],
+    min_areas: usize,
+}
+
+impl Composite {
+    fn new(rules: &Rules) -> Composite {
+        let area = |area: Area| -> Vec<(usize, f64)> {
+            INDICATORS
+                .iter()
+                .enumerate()
+                .filter(|(_, ind)| ind.area == Some(area))
+                .map(|(i, ind)| (i, weight(rules, ind.id)))
+                .collect()
+        };
+        Composite {
+            areas: [
+                area(Area::Reception),
+                area(Area::Deadlines),
+                area(Area::DataEntry),
+            ],
+            min_areas: min_areas(rules),
+        }
     }
-    let present: Vec<f64> = areas.iter().flatten().copied().collect();
-    let composite = (present.len() >= min_areas(rules))
-        .then(|| round2(present.iter().sum::<f64>() / present.len() as f64));
-    (areas, composite)
+
+    /// Rounded area scores, composite, from indicator values in INDICATORS
+    /// order.
+    fn of(&self, values: &[Option<f64>]) -> ([Option<f64>; 3], Option<f64>) {
+        let areas = self
+            .areas
+            .each_ref()
+            .map(|parts| area_score(parts.iter().map(|&(i, w)| (values[i], w))).map(round2));
+        let present = areas.iter().flatten().count();
+        let composite = (present >= self.min_areas)
+            .then(|| round2(areas.iter().flatten().copied().sum::<f64>() / present as f64));
+        (areas, composite)
+    }
 }
 
 pub fn tier(rules: &Rules, composite: Option<f64>) -> &'static str {
@@ -359,26 +380,21 @@ fn nearest_rank(sorted: &[u32], p: f64) -> Option<u32> {
 /// draw: the same distribution, without touching the records again.
 fn rank_intervals(rules: &Rules, counts: &[Vec<(i64, i64)>]) -> Vec<(Option<u32>, Option<u32>)> {
     let (replicates, seed, lo, hi) = bootstrap_settings(rules);
+    let composite = Composite::new(rules);
+    let draws: Vec<Vec<Draw>> = counts
+        .iter()
+        .map(|province| province.iter().map(|&c| Draw::new(c)).collect())
+        .collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut ranks: Vec<Vec<u32>> = vec![Vec::with_capacity(replicates); counts.len()];
+    let mut values = Vec::new();
     for _ in 0..replicates {
-        let composites: Vec<Option<f64>> = counts
+        let composites: Vec<Option<f64>> = draws
             .iter()
             .map(|province| {
-                let values: Vec<Option<f64>> = province
-                    .iter()
-                    .map(|&(num, den)| {
-                        if den <= 0 {
-                            return None;
-                        }
-                        let p = (num as f64 / den as f64).clamp(0.0, 1.0);
-                        let draw = Binomial::new(den as u64, p)
-                            .map(|b| b.sample(&mut rng))
-                            .unwrap_or(num as u64);
-                        Some(draw as f64 / den as f64)
-                    })
-                    .collect();
-                areas_and_composite(rules, &values).1
+                values.clear();
+                values.extend(province.iter().map(|d| d.sample(&mut rng)));
+                composite.of(&values).1
             })
             .collect();
         for (i, r) in competition_ranks(&composites).into_iter().enumerate() {
@@ -394,6 +410,37 @@ fn rank_intervals(rules: &Rules, counts: &[Vec<(i64, i64)>]) -> Vec<(Option<u32>
             (nearest_rank(&r, lo), nearest_rank(&r, hi))
         })
         .collect()
+}
+
+/// One indicator's resampled value in a replicate: none without records,
+/// else Binomial(n, k/n) / n (k itself where that distribution cannot be
+/// made). The distribution is made once and drawn from in every
+/// replicate, in the same order, so the draws are those of making it anew.
+enum Draw {
+    Absent,
+    Fixed(u64, f64),
+    Binomial(Binomial, f64),
+}
+
+impl Draw {
+    fn new((num, den): (i64, i64)) -> Draw {
+        if den <= 0 {
+            return Draw::Absent;
+        }
+        let p = (num as f64 / den as f64).clamp(0.0, 1.0);
+        match Binomial::new(den as u64, p) {
+            Ok(b) => Draw::Binomial(b, den as f64),
+            Err(_) => Draw::Fixed(num as u64, den as f64),
+        }
+    }
+
+    fn sample(&self, rng: &mut rand_chacha::ChaCha8Rng) -> Option<f64> {
+        match self {
+            Draw::Absent => None,
+            Draw::Fixed(k, n) => Some(*k as f64 / n),
+            Draw::Binomial(b, n) => Some(b.sample(rng) as f64 / n),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -532,7 +579,9 @@ impl Engine {
         let facts = facts.context("the store has extracts but no facts")?;
         crate::udf::register(&ctx, self.calendar.clone());
         self.register_reference(&ctx)?;
-        ctx.register_table("rules", Arc::new(self.rules.sql_table()?))?;
+        // `rules` and `params` are one row of literals: see `constants`.
+        crate::constants::add_rule(&ctx);
+        crate::constants::register(&ctx, "rules", self.rules_row())?;
         crate::facts::register(
             &ctx,
             &self.store.facts_dir(&facts.dir),
@@ -547,6 +596,15 @@ impl Engine {
                 .with_context(|| format!("queries/{}.sql", v.name))?;
         }
         Ok((ctx, effective))
+    }
+
+    /// The limits of the rules file as the columns of `rules`.
+    fn rules_row(&self) -> Vec<(&'static str, ScalarValue)> {
+        self.rules
+            .sql_limits()
+            .into_iter()
+            .map(|(name, v)| (name, ScalarValue::Int64(Some(v))))
+            .collect()
     }
 
     fn register_reference(&self, ctx: &SessionContext) -> Result<()> {
@@ -634,27 +692,19 @@ impl Engine {
         as_of: NaiveDate,
     ) -> Result<()> {
         let (stale_min, stale_max) = self.rules.stale_account_window_days();
-        let d = |x: NaiveDate| Arc::new(Date32Array::from(vec![day_number(x)])) as ArrayRef;
-        let params = single_batch(
-            Arc::new(Schema::new(vec![
-                Field::new("period", DataType::Utf8, false),
-                Field::new("ps", DataType::Date32, false),
-                Field::new("pe", DataType::Date32, false),
-                Field::new("as_of", DataType::Date32, false),
-                Field::new("stale_from", DataType::Date32, false),
-                Field::new("stale_to", DataType::Date32, false),
-            ])),
+        let d = |x: NaiveDate| ScalarValue::Date32(Some(day_number(x)));
+        crate::constants::register(
+            ctx,
+            "params",
             vec![
-                Arc::new(StringArray::from(vec![period.label.clone()])),
-                d(period.start),
-                d(pe),
-                d(as_of),
-                d(pe - chrono::Duration::days(stale_max)),
-                d(pe - chrono::Duration::days(stale_min)),
+                ("period", ScalarValue::Utf8(Some(period.label.clone()))),
+                ("ps", d(period.start)),
+                ("pe", d(pe)),
+                ("as_of", d(as_of)),
+                ("stale_from", d(pe - chrono::Duration::days(stale_max))),
+                ("stale_to", d(pe - chrono::Duration::days(stale_min))),
             ],
         )?;
-        ctx.deregister_table("params")?;
-        ctx.register_table("params", Arc::new(params))?;
         for v in &PERIOD_VIEWS {
             ctx.sql(&format!("CREATE OR REPLACE VIEW {} AS {}", v.name, v.sql))
                 .await
@@ -748,6 +798,13 @@ impl Engine {
 
     /// Scores, tiers, ranks and intervals from indicator values.
     pub fn league(&self, period: &Period, indicators: &[IndicatorValue]) -> Vec<LeagueRow> {
+        // The first value given for each (province, indicator).
+        let mut given = std::collections::HashMap::new();
+        for v in indicators {
+            given
+                .entry((v.province_code.as_str(), v.indicator.as_str()))
+                .or_insert(v);
+        }
         let per_province: Vec<Vec<IndicatorValue>> = self
             .reference
             .provinces
@@ -756,10 +813,9 @@ impl Engine {
                 INDICATORS
                     .iter()
                     .map(|ind| {
-                        indicators
-                            .iter()
-                            .find(|v| v.province_code == p.code && v.indicator == ind.id)
-                            .cloned()
+                        given
+                            .get(&(p.code.as_str(), ind.id))
+                            .map(|v| (*v).clone())
                             .unwrap_or(IndicatorValue {
                                 period: period.label.clone(),
                                 province_code: p.code.clone(),
@@ -772,11 +828,12 @@ impl Engine {
                     .collect()
             })
             .collect();
+        let composite = Composite::new(&self.rules);
         let scored: Vec<([Option<f64>; 3], Option<f64>)> = per_province
             .iter()
             .map(|vals| {
                 let values: Vec<Option<f64>> = vals.iter().map(|v| v.value).collect();
-                areas_and_composite(&self.rules, &values)
+                composite.of(&values)
             })
             .collect();
         let composites: Vec<Option<f64>> = scored.iter().map(|s| s.1).collect();
@@ -1063,9 +1120,9 @@ mod tests {
 
     #[test]
     fn weights_renormalise_over_present_indicators() {
-        assert_eq!(area_score(&[(Some(1.0), 0.7), (None, 0.3)]), Some(100.0));
-        assert_eq!(area_score(&[(None, 0.7), (None, 0.3)]), None);
-        let s = area_score(&[(Some(1.0), 0.7), (Some(0.5), 0.3)]).unwrap();
+        assert_eq!(area_score([(Some(1.0), 0.7), (None, 0.3)]), Some(100.0));
+        assert_eq!(area_score([(None, 0.7), (None, 0.3)]), None);
+        let s = area_score([(Some(1.0), 0.7), (Some(0.5), 0.3)]).unwrap();
         assert!((s - 85.0).abs() < 1e-9);
     }
 

@@ -11,11 +11,20 @@ in_period AS (
     SELECT rc.* FROM rc CROSS JOIN params p
     WHERE CAST(rc.received_at AS DATE) BETWEEN p.ps AND p.pe
 ),
+-- The cases a repeat can follow: received before the last case of the
+-- period and at most the window before its first. The join below asks
+-- exactly this of each pair; this only spares it the rest of the history.
+earlier AS (
+    SELECT rc.* FROM rc CROSS JOIN rules r
+    WHERE rc.received_at < (SELECT max(received_at) FROM in_period)
+      AND CAST(rc.received_at AS BIGINT)
+          >= (SELECT min(CAST(received_at AS BIGINT)) FROM in_period) - r.repeat_window_micros
+),
 repeats AS (
     SELECT DISTINCT a.case_id
     FROM in_period a
     CROSS JOIN rules r
-    JOIN rc b
+    JOIN earlier b
       ON b.requester_ref = a.requester_ref
      AND b.province_code = a.province_code
      AND b.case_id <> a.case_id
