@@ -571,27 +571,23 @@ fn draw_funnel<DB: DrawingBackend>(
     // Building a chart draws nothing, so the placement can be tried on a
     // plot sized for the legend it leads to, until the two agree.
     let mut notes: Vec<String> = Vec::new();
-    let mut placed;
     let mut tries = 0;
-    let (plot, legend, c) = loop {
+    let (_plot, legend, mut c, placed) = loop {
         let (plot, legend) = plot_and_legend(body, &keys, &notes);
         let c = build(&plot)?;
-        let (ok, rest) = funnel_labels(&c, body, points, mean, &label_font);
-        placed = ok;
-        let again = if rest.is_empty() {
+        let (placed, rest) = funnel_labels(&c, body, points, mean, &label_font);
+        let wanted = if rest.is_empty() {
             Vec::new()
         } else {
             vec![format!("{} {}", labels.unlabelled, rest.join(", "))]
         };
         tries += 1;
-        if again == notes || tries == 3 {
-            notes = again;
-            break (plot, legend, c);
+        let settled = wanted == notes || tries == 3;
+        notes = wanted;
+        if settled {
+            break (plot, legend, c, placed);
         }
-        notes = again;
     };
-    let _ = plot;
-    let mut c = c;
     c.configure_mesh()
         .light_line_style(GRID)
         .x_desc(x_label)
@@ -776,6 +772,23 @@ pub fn waterfall_svg(bars: &[Bar], number: &dyn Fn(f64) -> String) -> String {
 mod tests {
     use super::*;
 
+    /// A funnel plot around a national rate of 80 %.
+    fn funnel(points: Vec<FunnelPoint>) -> Chart {
+        Chart::Funnel {
+            title: "Phễu".into(),
+            x_label: "n".into(),
+            y_label: "p".into(),
+            points,
+            mean: 0.8,
+            labels: FunnelLabels {
+                mean: "p̄".into(),
+                inner: "95%".into(),
+                outer: "99.8%".into(),
+                unlabelled: "Also:".into(),
+            },
+        }
+    }
+
     fn line() -> Chart {
         Chart::Line {
             title: "Điểm tổng hợp — Bắc Ninh".into(),
@@ -854,19 +867,7 @@ mod tests {
                 highlight: false,
             })
             .collect();
-        let chart = Chart::Funnel {
-            title: "Phễu".into(),
-            x_label: "n".into(),
-            y_label: "p".into(),
-            points,
-            mean: 0.8,
-            labels: FunnelLabels {
-                mean: "p̄".into(),
-                inner: "95%".into(),
-                outer: "99.8%".into(),
-                unlabelled: "Also:".into(),
-            },
-        };
+        let chart = funnel(points);
         let s = svg(&chart).unwrap();
         for i in 0..12 {
             assert!(s.contains(&format!("Tỉnh số {i}")), "province {i} is named");
@@ -932,32 +933,20 @@ mod tests {
 
     #[test]
     fn funnel_marks_provinces_below_the_outer_limit() {
-        let chart = Chart::Funnel {
-            title: "Phễu".into(),
-            x_label: "n".into(),
-            y_label: "p".into(),
-            points: vec![
-                FunnelPoint {
-                    label: "Cà Mau".into(),
-                    n: 400.0,
-                    rate: 0.5,
-                    highlight: false,
-                },
-                FunnelPoint {
-                    label: "Huế".into(),
-                    n: 300.0,
-                    rate: 0.82,
-                    highlight: false,
-                },
-            ],
-            mean: 0.8,
-            labels: FunnelLabels {
-                mean: "p̄".into(),
-                inner: "95%".into(),
-                outer: "99.8%".into(),
-                unlabelled: "Also:".into(),
+        let chart = funnel(vec![
+            FunnelPoint {
+                label: "Cà Mau".into(),
+                n: 400.0,
+                rate: 0.5,
+                highlight: false,
             },
-        };
+            FunnelPoint {
+                label: "Huế".into(),
+                n: 300.0,
+                rate: 0.82,
+                highlight: false,
+            },
+        ]);
         let s = svg(&chart).unwrap();
         assert!(s.contains("Cà Mau"), "the flagged province is labelled");
         assert!(!s.contains("Huế"), "a province within the limits is not");

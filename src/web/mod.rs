@@ -621,18 +621,9 @@ async fn dashboard_page(
     uri: axum::http::Uri,
 ) -> Result<Html<String>, PageError> {
     let lang = lang_of(&headers);
-    let (epoch, key) = state
-        .page_key(lang, &uri)
+    state
+        .cached_page(lang, &uri, render_dashboard(&state, &name, &q, lang, &uri))
         .await
-        .map_err(|e| PageError(e, lang))?;
-    if let Some(html) = state.inner.data.page(&key) {
-        return Ok(Html(html.as_ref().clone()));
-    }
-    let html = render_dashboard(&state, &name, &q, lang, &uri)
-        .await
-        .map_err(|e| PageError(e, lang))?;
-    state.inner.data.keep_page(epoch, key, html.clone());
-    Ok(Html(html))
 }
 
 /// The words and waterfall of why the province's composite moved since
@@ -870,17 +861,31 @@ impl AppState {
     }
 
     /// Renders `report.html` (plan and evidence pages).
-    /// The cache key of a page and the epoch it is computed in. Pages are
-    /// cached whole per (URL, language) until an ingest lands: the catalog
-    /// check empties the cache. Alerts are evaluated after an ingest
-    /// commits: their state is part of what a page shows.
-    async fn page_key(&self, lang: Lang, uri: &axum::http::Uri) -> ApiResult<(u64, String)> {
-        self.inner.data.catalog().await?;
+    /// The page at `uri` from the page cache, or rendered by `render` (run
+    /// only on a miss) and kept. Pages are cached whole per (URL,
+    /// language) until an ingest lands: the catalog check empties the
+    /// cache. Alerts are evaluated after an ingest commits: their state is
+    /// part of what a page shows, so it is part of the key.
+    async fn cached_page(
+        &self,
+        lang: Lang,
+        uri: &axum::http::Uri,
+        render: impl std::future::Future<Output = ApiResult<String>>,
+    ) -> Result<Html<String>, PageError> {
+        if let Err(e) = self.inner.data.catalog().await {
+            return Err(PageError(e.into(), lang));
+        }
         let epoch = self.inner.data.epoch();
         let alerts_stamp = std::fs::metadata(self.engine().store.root().join("alerts/state.json"))
             .and_then(|m| m.modified())
             .ok();
-        Ok((epoch, format!("{}|{alerts_stamp:?}|{}", lang.code(), uri)))
+        let key = format!("{}|{alerts_stamp:?}|{}", lang.code(), uri);
+        if let Some(html) = self.inner.data.page(&key) {
+            return Ok(Html(html.as_ref().clone()));
+        }
+        let html = render.await.map_err(|e| PageError(e, lang))?;
+        self.inner.data.keep_page(epoch, key, html.clone());
+        Ok(Html(html))
     }
 
     pub(crate) fn render_report(

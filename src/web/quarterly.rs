@@ -63,18 +63,9 @@ pub async fn report_page(
     let lang = lang_for(&q, &headers);
     // Cached like the dashboards' pages: printing loads the page right
     // after `vigil report` has checked it.
-    let (epoch, key) = state
-        .page_key(lang, &uri)
+    state
+        .cached_page(lang, &uri, render_report(&state, &q, lang, &uri))
         .await
-        .map_err(|e| PageError(e, lang))?;
-    if let Some(html) = state.inner.data.page(&key) {
-        return Ok(Html(html.as_ref().clone()));
-    }
-    let html = render_report(&state, &q, lang, &uri)
-        .await
-        .map_err(|e| PageError(e, lang))?;
-    state.inner.data.keep_page(epoch, key, html.clone());
-    Ok(Html(html))
 }
 
 /// `/report.css?…`: the printed pages' running footer (period, as-of,
