@@ -85,6 +85,17 @@ pub enum Command {
         max_rows: usize,
         #[arg(long)]
         operator_memory_mb: usize,
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long)]
+        object_url: Option<String>,
+    },
+    /// Run a node of a vigil cluster (Apache DataFusion Ballista): one
+    /// scheduler, any number of executors; `--cluster HOST:PORT` on
+    /// `score`, `indicators`, `sql` and `serve` sends their queries there.
+    Cluster {
+        #[command(subcommand)]
+        node: ClusterNode,
     },
     /// Serve the dashboards, downloads and JSON API over HTTP.
     Serve {
@@ -105,6 +116,8 @@ pub enum Command {
         /// 127.0.0.1:5433, for psql and other Postgres clients.
         #[arg(long)]
         pg: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        cluster: ClusterArg,
     },
     /// Manage the users file: `vigil users add NAME --role ROLE --file F`
     /// creates (or resets) a user with a random password and API token,
@@ -275,6 +288,8 @@ pub enum Command {
         audit_log: PathBuf,
         #[command(flatten)]
         store: StoreArg,
+        #[command(flatten)]
+        cluster: ClusterArg,
     },
     /// Write a realistic series of synthetic monthly extracts.
     Generate {
@@ -296,6 +311,30 @@ pub enum Command {
         #[arg(long, default_value = "2026-10")]
         to: String,
     },
+}
+
+/// `--cluster`: where the heavy queries of a command run.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ClusterArg {
+    /// Run the scoring and analyst queries on a vigil cluster: the
+    /// scheduler's HOST:PORT (see `vigil cluster`). Ranks, bootstrap and
+    /// charts stay in this process.
+    #[arg(long = "cluster", env = "VIGIL_CLUSTER")]
+    pub scheduler: Option<String>,
+    /// The s3:// URL the store was pulled from (set when --store is one):
+    /// the executors read its objects rather than this machine's cache.
+    #[arg(skip)]
+    pub object_url: Option<String>,
+}
+
+impl ClusterArg {
+    fn cluster(&self, store_dir: &Path) -> Result<Option<crate::cluster::Cluster>> {
+        crate::cluster::Cluster::from_args(
+            self.scheduler.as_deref(),
+            store_dir,
+            self.object_url.as_deref(),
+        )
+    }
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -327,6 +366,15 @@ impl Command {
             | Command::Feedback { store, .. }
             | Command::Sql { store, .. } => Some(store),
             Command::Score(a) | Command::Indicators(a) => Some(&mut a.store),
+            _ => None,
+        }
+    }
+
+    /// The cluster argument of a command that can run on a cluster.
+    fn cluster_arg_mut(&mut self) -> Option<&mut ClusterArg> {
+        match self {
+            Command::Serve { cluster, .. } | Command::Sql { cluster, .. } => Some(cluster),
+            Command::Score(a) | Command::Indicators(a) => Some(&mut a.cluster),
             _ => None,
         }
     }
@@ -485,6 +533,45 @@ impl WebArgs {
     }
 }
 
+#[derive(Subcommand, Debug)]
+pub enum ClusterNode {
+    /// The scheduler: takes queries from clients, plans them into stages
+    /// and hands their tasks to executors. Prints the address it listens on.
+    Scheduler {
+        /// Where to listen (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+        /// Seconds without a heartbeat after which an executor is taken as
+        /// dead and its tasks are run again on the others.
+        #[arg(long, default_value_t = 30)]
+        executor_timeout_secs: u64,
+    },
+    /// An executor: runs tasks and serves their results to the others.
+    /// It reads the store's files itself: give it the same paths as the
+    /// clients (a shared disk) or keep the store on S3 (AWS_* variables).
+    Executor {
+        /// The scheduler, HOST:PORT.
+        #[arg(long)]
+        scheduler: String,
+        /// Where results are served (Arrow Flight).
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+        /// The port tasks arrive on.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        concurrent_tasks: usize,
+        /// Memory the tasks may use together, MiB (default: a share of the
+        /// machine's).
+        #[arg(long)]
+        memory_mb: Option<u64>,
+        /// Folder for intermediate (shuffle) files (default: a temporary one).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct ScoreArgs {
     /// A month 2026-03, a quarter 2026-Q3 or a year 2026.
@@ -500,6 +587,8 @@ pub struct ScoreArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub cluster: ClusterArg,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -567,6 +656,9 @@ pub fn run(mut cli: Cli) -> Result<()> {
         let pulled = crate::remote::Remote::pull(&url, &cache, writer, !may_be_empty)?;
         arg.store_dir = cache;
         remote = Some(pulled);
+        if let Some(c) = cli.command.cluster_arg_mut() {
+            c.object_url = Some(url);
+        }
     }
     let result = run_command(cli.command);
     match remote {
@@ -596,9 +688,17 @@ fn run_command(command: Command) -> Result<()> {
             if no_serve {
                 return Ok(());
             }
-            let store = Store::open_existing(&store)?;
+            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store)?);
             let service = ServiceArgs::default();
-            serve(store, bind, &WebArgs::default(), None, &service, None, true)
+            serve(
+                engine,
+                bind,
+                &WebArgs::default(),
+                None,
+                &service,
+                None,
+                true,
+            )
         }
         Command::Serve {
             store,
@@ -607,9 +707,11 @@ fn run_command(command: Command) -> Result<()> {
             users,
             service,
             pg,
+            cluster,
         } => {
-            let store = Store::open(&store.store_dir)?;
-            serve(store, bind, &web, users.as_deref(), &service, pg, false)
+            let engine = crate::scoring::Engine::bundled(Store::open(&store.store_dir)?)
+                .with_cluster(cluster.cluster(&store.store_dir)?);
+            serve(engine, bind, &web, users.as_deref(), &service, pg, false)
         }
         Command::Explain {
             province,
@@ -644,12 +746,17 @@ fn run_command(command: Command) -> Result<()> {
             memory_mb,
             max_rows,
             operator_memory_mb,
+            cluster,
+            object_url,
         } => crate::sqlguard::worker::worker_main(crate::sqlguard::worker::WorkerSettings {
             store,
             address_space: memory_mb << 20,
             max_rows,
             operator_memory: operator_memory_mb << 20,
+            cluster,
+            object_url,
         }),
+        Command::Cluster { node } => cluster_node(node),
         Command::Users {
             action: UsersAction::Add { name, role, file },
         } => {
@@ -833,10 +940,13 @@ fn run_command(command: Command) -> Result<()> {
             format,
             audit_log,
             store,
+            cluster,
         } => {
             let role = crate::sqlguard::Role::parse(&role)
                 .context("--role is leadership, inspectorate, analyst or admin")?;
-            let engine = store.engine()?;
+            let engine = store
+                .engine()?
+                .with_cluster(cluster.cluster(&store.store_dir)?);
             let guard = crate::sqlguard::Guard::new(engine, crate::sqlguard::Limits::default())?;
             let session = CliSql {
                 rt: runtime()?,
@@ -916,7 +1026,7 @@ fn run_command(command: Command) -> Result<()> {
 
 /// Loads and checks the dashboards, then serves until Ctrl-C.
 fn serve(
-    store: Store,
+    engine: crate::scoring::Engine,
     bind: std::net::SocketAddr,
     web: &WebArgs,
     users: Option<&Path>,
@@ -926,7 +1036,6 @@ fn serve(
 ) -> Result<()> {
     let (dash_dir, query_dir) = web.dirs();
     let catalog = crate::dashboards::Catalog::load(dash_dir.as_deref(), query_dir.as_deref())?;
-    let engine = crate::scoring::Engine::bundled(store);
     let auth = match users {
         Some(path) => {
             let file = crate::auth::UsersFile::load(path)?;
@@ -961,6 +1070,7 @@ fn serve(
     let workers = crate::sqlguard::worker::WorkerCommand {
         program: std::env::current_exe().context("finding the vigil binary for query workers")?,
         store: engine.store.root().to_path_buf(),
+        cluster: engine.cluster.clone(),
     };
     let guard = std::sync::Arc::new(crate::sqlguard::Guard::with_workers(
         workers,
@@ -1024,7 +1134,8 @@ fn serve(
 
 fn score(args: &ScoreArgs, long_form: bool) -> Result<()> {
     let store = Store::open_existing(&args.store.store_dir)?;
-    let engine = crate::scoring::Engine::bundled(store);
+    let engine = crate::scoring::Engine::bundled(store)
+        .with_cluster(args.cluster.cluster(&args.store.store_dir)?);
     let scores = runtime()?.block_on(engine.score(&args.period, args.as_of))?;
     if args.format == TableFormat::Parquet && args.out.is_none() {
         bail!("--format parquet writes a binary file: give it with --out FILE");
@@ -1040,6 +1151,33 @@ fn score(args: &ScoreArgs, long_form: bool) -> Result<()> {
     };
     let bytes = crate::export::encode(&batch, args.format)?;
     emit(args.out.as_deref(), &bytes)
+}
+
+/// `vigil cluster scheduler|executor`: runs until the process is stopped.
+fn cluster_node(node: ClusterNode) -> Result<()> {
+    match node {
+        ClusterNode::Scheduler {
+            bind,
+            executor_timeout_secs,
+        } => runtime()?.block_on(crate::cluster::run_scheduler(bind, executor_timeout_secs)),
+        ClusterNode::Executor {
+            scheduler,
+            bind,
+            grpc_port,
+            concurrent_tasks,
+            memory_mb,
+            work_dir,
+        } => runtime()?.block_on(crate::cluster::run_executor(
+            crate::cluster::ExecutorOptions {
+                scheduler,
+                bind,
+                grpc_port,
+                concurrent_tasks,
+                memory_mb,
+                work_dir,
+            },
+        )),
+    }
 }
 
 /// Splits a script at `;` outside quotes and comments.

@@ -43,6 +43,7 @@ pub mod auth;
 pub mod calendar;
 pub mod charts;
 pub mod cli;
+pub mod cluster;
 pub mod constants;
 pub mod contract;
 pub mod dashboards;

@@ -63,6 +63,21 @@ pub fn parse_url(s: &str) -> Option<(String, String)> {
     Some((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
 
+/// An S3 client for a bucket, configured from the `AWS_*` variables.
+pub fn s3_client(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    s3_client_with(bucket, &[])
+}
+
+/// `s3_client` with settings of `object_store`'s S3 builder (such as
+/// `aws_endpoint`) that override the variables.
+fn s3_client_with(bucket: &str, settings: &[(&str, &str)]) -> Result<Arc<dyn ObjectStore>> {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    for (key, value) in settings {
+        builder = builder.with_config(key.parse()?, *value);
+    }
+    Ok(Arc::new(builder.build()?))
+}
+
 /// Files of the cache that are not part of the store.
 fn is_local_only(rel: &str) -> bool {
     rel == ".lock"
@@ -160,15 +175,8 @@ impl Remote {
                 lock.lock_shared()?;
             }
         }
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
-        for (key, value) in settings {
-            builder = builder.with_config(key.parse()?, *value);
-        }
-        let objects: Arc<dyn ObjectStore> = Arc::new(
-            builder
-                .build()
-                .with_context(|| format!("configuring access to {url} (AWS_* variables)"))?,
-        );
+        let objects = s3_client_with(&bucket, settings)
+            .with_context(|| format!("configuring access to {url} (AWS_* variables)"))?;
         let mut remote = Remote {
             url: url.to_string(),
             objects,

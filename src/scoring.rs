@@ -17,7 +17,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use rand::SeedableRng;
 use rand_distr::{Binomial, Distribution};
 use serde::Serialize;
@@ -472,6 +473,8 @@ pub struct Engine {
     pub rules: Rules,
     pub calendar: Arc<Calendar>,
     pub reference: Reference,
+    /// Where the queries run: in this process, or on a cluster.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 fn single_batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<MemTable> {
@@ -523,6 +526,28 @@ impl Engine {
             rules,
             calendar: Arc::new(calendar),
             reference,
+            cluster: None,
+        }
+    }
+
+    /// The same engine with its queries run on a cluster.
+    pub fn with_cluster(self, cluster: Option<crate::cluster::Cluster>) -> Engine {
+        Engine { cluster, ..self }
+    }
+
+    /// An empty context with these settings, in this process or on the
+    /// engine's cluster.
+    pub async fn session(
+        &self,
+        config: SessionConfig,
+        runtime: RuntimeEnvBuilder,
+    ) -> Result<SessionContext> {
+        match &self.cluster {
+            Some(c) => c.session(config, runtime).await,
+            None => Ok(SessionContext::new_with_config_rt(
+                config,
+                runtime.build_arc()?,
+            )),
         }
     }
 
@@ -537,7 +562,10 @@ impl Engine {
     /// calendar functions, `rules`, `months`, and the views `unit_province`,
     /// `entry_records` and `stages`. Returns the effective as-of date.
     pub async fn context(&self, as_of: Option<NaiveDate>) -> Result<(SessionContext, NaiveDate)> {
-        self.context_in(SessionContext::new(), as_of).await
+        let ctx = self
+            .session(SessionConfig::new(), RuntimeEnvBuilder::new())
+            .await?;
+        self.context_in(ctx, as_of).await
     }
 
     /// What the facts are derived with: this engine's rules, calendar and

@@ -488,6 +488,35 @@ fn latest_version_view(table: Table, history: &str) -> String {
     )
 }
 
+/// Where the files of a store pulled into a local cache live on object
+/// storage. A context holding one (as a config extension) names the
+/// objects instead of the cached files, for processes that do not share
+/// the cache: the executors of a cluster.
+#[derive(Debug, Clone)]
+pub struct ObjectMirror {
+    /// The cache folder, canonical.
+    pub cache: PathBuf,
+    /// `s3://bucket/prefix` of the store.
+    pub url: String,
+}
+
+impl ObjectMirror {
+    pub fn new(cache: &Path, url: &str) -> Result<ObjectMirror> {
+        Ok(ObjectMirror {
+            cache: fs::canonicalize(cache)
+                .with_context(|| format!("opening the cache {}", cache.display()))?,
+            url: url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The object URL of a file under the cache.
+    fn url_of(&self, file: &Path) -> Option<String> {
+        let rel = file.strip_prefix(&self.cache).ok()?;
+        let parts: Vec<_> = rel.iter().map(|c| c.to_string_lossy()).collect();
+        Some(format!("{}/{}", self.url, parts.join("/")))
+    }
+}
+
 /// Registers `name` over Parquet files of a known schema, or as an empty
 /// table of that schema when there are none.
 pub async fn register_files(
@@ -501,11 +530,16 @@ pub async fn register_files(
         ctx.register_table(name, Arc::new(empty))?;
         return Ok(());
     }
+    let mirror = ctx.state().config().get_extension::<ObjectMirror>();
     let urls = files
         .iter()
         .map(|p| {
             let abs = fs::canonicalize(p)?;
-            ListingTableUrl::parse(abs.to_string_lossy()).map_err(anyhow::Error::from)
+            let url = match mirror.as_ref().and_then(|m| m.url_of(&abs)) {
+                Some(url) => url,
+                None => abs.to_string_lossy().into_owned(),
+            };
+            ListingTableUrl::parse(url).map_err(anyhow::Error::from)
         })
         .collect::<Result<Vec<_>>>()?;
     ctx.register_table(name, Arc::new(parquet_table(urls, schema)?))?;

@@ -455,12 +455,13 @@ async fn build_context(
     // The context users query: a memory pool of its own and only the
     // tables of the role.
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
-        .build_arc()?;
+        .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)));
     let mut config = SessionConfig::new().with_target_partitions(2);
     config.options_mut().sql_parser.recursion_limit =
         datafusion::common::config::ConfigNonZeroUsize::try_new(limits.max_depth)?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    // On a cluster the role's context is a cluster context too: the checks
+    // of this module run here, the plan's execution there.
+    let ctx = engine.session(config, runtime).await?;
     crate::udf::register(&ctx, engine.calendar.clone());
     for t in role.tables() {
         if *t == "cases" && !role.sees_denunciation_content() {

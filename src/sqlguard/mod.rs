@@ -46,7 +46,7 @@ pub struct Guard {
 
 enum Backend {
     Local(Box<Local>),
-    Workers(worker::Pool),
+    Workers(Box<worker::Pool>),
 }
 
 impl Guard {
@@ -61,7 +61,7 @@ impl Guard {
     /// Queries run in worker processes started with `command`.
     pub fn with_workers(command: worker::WorkerCommand, limits: Limits) -> Guard {
         Guard {
-            backend: Backend::Workers(worker::Pool::new(command, limits.clone())),
+            backend: Backend::Workers(Box::new(worker::Pool::new(command, limits.clone()))),
             limits,
         }
     }

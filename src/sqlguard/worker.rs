@@ -51,6 +51,8 @@ use super::policy::{Described, GuardError, Limits, Outcome, Role, TableList};
 pub struct WorkerCommand {
     pub program: PathBuf,
     pub store: PathBuf,
+    /// The cluster the engine runs its queries on, passed on to workers.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// A bound parameter, as the worker receives it.
@@ -193,6 +195,7 @@ impl Pool {
             .arg(self.limits.max_rows.to_string())
             .arg("--operator-memory-mb")
             .arg((self.limits.memory_bytes >> 20).to_string())
+            .args(self.command.cluster.iter().flat_map(|c| c.args()))
             // Fewer malloc arenas: less address space reserved per thread.
             .env("MALLOC_ARENA_MAX", "2")
             // A worker's crash is reported in one line, not a backtrace.
@@ -489,6 +492,9 @@ pub struct WorkerSettings {
     pub address_space: usize,
     pub max_rows: usize,
     pub operator_memory: usize,
+    /// `--cluster` and `--object-url`, as the server was given them.
+    pub cluster: Option<String>,
+    pub object_url: Option<String>,
 }
 
 /// Caps this process's address space, lowers its priority and ties its
@@ -544,7 +550,13 @@ pub fn worker_main(settings: WorkerSettings) -> Result<()> {
     };
     let store = crate::store::Store::open_existing(&settings.store)
         .with_context(|| format!("opening the store {}", settings.store.display()))?;
-    let local = Local::with_threads(crate::scoring::Engine::bundled(store), limits, 32 << 20, 4)?;
+    let cluster = crate::cluster::Cluster::from_args(
+        settings.cluster.as_deref(),
+        &settings.store,
+        settings.object_url.as_deref(),
+    )?;
+    let engine = crate::scoring::Engine::bundled(store).with_cluster(cluster);
+    let local = Local::with_threads(engine, limits, 32 << 20, 4)?;
     confine(settings.address_space)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

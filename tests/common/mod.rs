@@ -11,6 +11,8 @@ use vigil::pseudonym::Key;
 use vigil::reference::Reference;
 use vigil::store::Store;
 
+pub mod moto;
+
 pub const TEST_KEY: &[u8] = b"integration-test-key-0123456789";
 
 pub fn key() -> Key {

@@ -1,0 +1,228 @@
+//! A vigil cluster on one machine: a real `moto_server` holding the sample
+//! store, one `vigil cluster scheduler` and two `vigil cluster executor`
+//! processes of the real binary, and the same store in a local folder
+//! scored by one process to compare with, byte for byte.
+//!
+//! Needs moto (see tests/s3.rs); CI sets VIGIL_REQUIRE_S3=1.
+
+mod common;
+
+use std::io::BufRead;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::moto::{BUCKET, Moto, stdout_of};
+use common::*;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A scheduler on a port of its choosing; returns it and that port.
+fn scheduler(m: &Moto, tmp: &Path) -> (Killed, u16) {
+    let mut c = m.vigil(&tmp.join("scheduler-cache"));
+    c.args(["cluster", "scheduler", "--bind", "127.0.0.1:0"])
+        .args(["--executor-timeout-secs", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let guard = Killed(child);
+    let port = port_after(&mut lines, "listening on 127.0.0.1:");
+    std::thread::spawn(move || for _ in lines {});
+    (guard, port)
+}
+
+/// An executor of the scheduler at `port`, its shuffle files in `work`.
+fn executor(m: &Moto, tmp: &Path, port: u16, work: &Path) -> Killed {
+    std::fs::create_dir_all(work).unwrap();
+    let mut c = m.vigil(&tmp.join("executor-cache"));
+    c.args(["cluster", "executor", "--scheduler"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--bind")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .args(["--grpc-port", &free_port().to_string()])
+        .args(["--concurrent-tasks", "2", "--work-dir"])
+        .arg(work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Killed(c.spawn().unwrap())
+}
+
+/// What is compared: `score` and `indicators` of a quarter and a year
+/// (also as of an earlier date) and a guarded analyst query.
+fn outputs(m: &Moto, cache: &Path, store: &str, cluster: Option<u16>) -> Vec<String> {
+    let audit = cache.with_extension("audit.jsonl");
+    let mut runs: Vec<Vec<String>> = [
+        "score --period 2026-Q3",
+        "score --period 2025 --format csv",
+        "score --period 2025 --as-of 2025-08-15",
+        "indicators --period 2026-Q3 --format csv",
+        "indicators --period 2025 --format csv",
+    ]
+    .iter()
+    .map(|a| a.split(' ').map(str::to_string).collect())
+    .collect();
+    runs.push(
+        [
+            "sql",
+            "--role",
+            "analyst",
+            "--format",
+            "csv",
+            "--audit-log",
+            audit.to_str().unwrap(),
+            "-c",
+            "SELECT l.province_code, l.composite, count(u.unit_code) AS units, \
+             sum(wd_between(DATE '2026-01-01', DATE '2026-03-31')) AS wd \
+             FROM league_table l JOIN units u ON u.province_code = l.province_code \
+             WHERE l.period = '2026-Q3' GROUP BY 1, 2 ORDER BY 1",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+    );
+    runs.iter()
+        .map(|args| {
+            let mut c = m.vigil(cache);
+            c.args(args).args(["--store", store]);
+            if let Some(p) = cluster {
+                c.arg("--cluster").arg(format!("127.0.0.1:{p}"));
+            }
+            stdout_of(c)
+        })
+        .collect()
+}
+
+/// The sample extracts ingested into a local folder and into the bucket.
+fn stores(m: &Moto, tmp: &Path) -> (String, String) {
+    let local = tmp.join("local").to_str().unwrap().to_string();
+    let remote = format!("s3://{BUCKET}/sample/store");
+    let extracts = repo().join("sample-data/extracts");
+    for store in [&local, &remote] {
+        let mut c = m.vigil(&tmp.join("ingest-cache"));
+        c.arg("ingest").arg(&extracts).args(["--store", store]);
+        stdout_of(c);
+    }
+    (local, remote)
+}
+
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let p: PathBuf = e.path();
+            if p.is_dir() { files_under(&p) } else { 1 }
+        })
+        .sum()
+}
+
+#[test]
+fn a_cluster_scores_byte_for_byte_as_one_process() {
+    let Some(m) = Moto::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (local, remote) = stores(&m, tmp.path());
+    let expected = outputs(&m, &tmp.path().join("unused"), &local, None);
+    assert!(expected[0].lines().count() > 34, "{}", expected[0]);
+    assert!(expected[5].lines().count() > 30, "{}", expected[5]);
+
+    let (_scheduler, port) = scheduler(&m, tmp.path());
+    let works = [tmp.path().join("work-a"), tmp.path().join("work-b")];
+    let _executors: Vec<Killed> = works
+        .iter()
+        .map(|w| executor(&m, tmp.path(), port, w))
+        .collect();
+    let got = outputs(&m, &tmp.path().join("client-cache"), &remote, Some(port));
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(g, e, "output {i} differs on the cluster");
+    }
+    // Both executors ran tasks: each wrote shuffle files of its stages.
+    for w in &works {
+        assert!(files_under(w) > 0, "{} ran no task", w.display());
+    }
+    // The guard keeps its rules on the cluster: no DDL, no file tables.
+    for (sql, says) in [
+        ("CREATE TABLE x AS SELECT 1", "read-only"),
+        ("SELECT * FROM '/etc/passwd'", "passwd"),
+    ] {
+        let mut c = m.vigil(&tmp.path().join("client-cache"));
+        c.args(["sql", "--store", &remote, "--cluster"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--audit-log")
+            .arg(tmp.path().join("audit.jsonl"))
+            .args(["-c", sql]);
+        let out = c.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{sql} ran on the cluster");
+        assert!(err.contains(says), "{sql}: {err}");
+    }
+    // Without a scheduler the command fails and says where it looked.
+    let mut c = m.vigil(&tmp.path().join("client-cache"));
+    c.args(["score", "--period", "2025", "--store", &remote, "--cluster"])
+        .arg(format!("127.0.0.1:{}", free_port()));
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("127.0.0.1"), "{err}");
+}
+
+#[test]
+fn a_killed_executor_never_gives_a_wrong_answer() {
+    let Some(m) = Moto::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (local, remote) = stores(&m, tmp.path());
+    let score = |store: &str, cluster: Option<u16>| {
+        let mut c = m.vigil(&tmp.path().join("client-cache"));
+        c.args(["indicators", "--period", "2025", "--format", "csv"])
+            .args(["--store", store]);
+        if let Some(p) = cluster {
+            c.arg("--cluster").arg(format!("127.0.0.1:{p}"));
+        }
+        c
+    };
+    let expected = stdout_of(score(&local, None));
+
+    let (_scheduler, port) = scheduler(&m, tmp.path());
+    let survivor = executor(&m, tmp.path(), port, &tmp.path().join("work-a"));
+    let mut victim = executor(&m, tmp.path(), port, &tmp.path().join("work-b"));
+    // Warm the client's cache so that the query starts at once.
+    stdout_of(score(&remote, Some(port)));
+
+    let mut c = score(&remote, Some(port));
+    let client = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    victim.0.kill().unwrap();
+    let started = Instant::now();
+    let out = client.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    } else {
+        assert!(err.contains("error:"), "{err}");
+        assert!(out.stdout.is_empty(), "a failed query printed a result");
+    }
+    eprintln!(
+        "after the kill: {} in {:.1} s",
+        if out.status.success() {
+            "same answer"
+        } else {
+            "failed"
+        },
+        started.elapsed().as_secs_f64()
+    );
+    // The scheduler keeps serving, with the executor left.
+    assert_eq!(stdout_of(score(&remote, Some(port))), expected);
+    drop(survivor);
+}
