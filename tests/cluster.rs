@@ -148,6 +148,41 @@ fn a_cluster_scores_byte_for_byte_as_one_process() {
     for w in &works {
         assert!(files_under(w) > 0, "{} ran no task", w.display());
     }
+    // The web service on the cluster: its pages' scores and an analyst's
+    // query (run by its query workers) as the local one answers them.
+    let serve = |store: &str, cluster: Option<u16>, cache: &str| {
+        let mut c = m.vigil(&tmp.path().join(cache));
+        c.args(["serve", "--bind", "127.0.0.1:0", "--store", store])
+            .arg("--audit-log")
+            .arg(tmp.path().join(format!("{cache}.jsonl")))
+            .current_dir(tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(p) = cluster {
+            c.arg("--cluster").arg(format!("127.0.0.1:{p}"));
+        }
+        web_server(c.spawn().unwrap())
+    };
+    let (_a, _, on_cluster) = serve(&remote, Some(port), "serve-cache");
+    let (_b, _, alone) = serve(&local, None, "serve-local");
+    let sql = serde_json::json!({
+        "sql": "SELECT province_code, composite, tier FROM league_table \
+                WHERE period = '2026-Q3' ORDER BY province_code",
+        "format": "csv"
+    })
+    .to_string();
+    for (method, path, body) in [
+        ("GET", "/api/league?period=2026-Q3", ""),
+        ("GET", "/api/indicators?period=2025", ""),
+        ("POST", "/api/sql", sql.as_str()),
+    ] {
+        let (s1, _, b1) = http(on_cluster, method, path, &[], body);
+        let (s2, _, b2) = http(alone, method, path, &[], body);
+        assert_eq!((s1, s2), (200, 200), "{path}: {b1} / {b2}");
+        assert!(b1.len() > 300, "{path}: {b1}");
+        assert_eq!(b1, b2, "{path} differs on the cluster");
+    }
+
     // The guard keeps its rules on the cluster: no DDL, no file tables.
     for (sql, says) in [
         ("CREATE TABLE x AS SELECT 1", "read-only"),
@@ -196,16 +231,31 @@ fn a_killed_executor_never_gives_a_wrong_answer() {
     // Warm the client's cache so that the query starts at once.
     stdout_of(score(&remote, Some(port)));
 
+    // Killed as soon as it has written its first result of this query.
+    let victim_work = tmp.path().join("work-b");
+    let before = files_under(&victim_work);
     let mut c = score(&remote, Some(port));
-    let client = c
+    let mut client = c
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    let mut mid_query = false;
+    while started.elapsed() < Duration::from_secs(120) {
+        if files_under(&victim_work) > before {
+            mid_query = client.try_wait().unwrap().is_none();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     victim.0.kill().unwrap();
     let started = Instant::now();
     let out = client.wait_with_output().unwrap();
+    assert!(
+        mid_query,
+        "the query ended before the executor could be killed"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
