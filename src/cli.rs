@@ -549,27 +549,7 @@ pub enum ClusterNode {
     /// An executor: runs tasks and serves their results to the others.
     /// It reads the store's files itself: give it the same paths as the
     /// clients (a shared disk) or keep the store on S3 (AWS_* variables).
-    Executor {
-        /// The scheduler, HOST:PORT.
-        #[arg(long)]
-        scheduler: String,
-        /// Where results are served (Arrow Flight).
-        #[arg(long, default_value = "127.0.0.1:50051")]
-        bind: std::net::SocketAddr,
-        /// The port tasks arrive on.
-        #[arg(long, default_value_t = 50052)]
-        grpc_port: u16,
-        /// Tasks run at once (0: one per core).
-        #[arg(long, default_value_t = 0)]
-        concurrent_tasks: usize,
-        /// Memory the tasks may use together, MiB (default: a share of the
-        /// machine's).
-        #[arg(long)]
-        memory_mb: Option<u64>,
-        /// Folder for intermediate (shuffle) files (default: a temporary one).
-        #[arg(long)]
-        work_dir: Option<PathBuf>,
-    },
+    Executor(crate::cluster::ExecutorOptions),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -1160,23 +1140,9 @@ fn cluster_node(node: ClusterNode) -> Result<()> {
             bind,
             executor_timeout_secs,
         } => runtime()?.block_on(crate::cluster::run_scheduler(bind, executor_timeout_secs)),
-        ClusterNode::Executor {
-            scheduler,
-            bind,
-            grpc_port,
-            concurrent_tasks,
-            memory_mb,
-            work_dir,
-        } => runtime()?.block_on(crate::cluster::run_executor(
-            crate::cluster::ExecutorOptions {
-                scheduler,
-                bind,
-                grpc_port,
-                concurrent_tasks,
-                memory_mb,
-                work_dir,
-            },
-        )),
+        ClusterNode::Executor(options) => {
+            runtime()?.block_on(crate::cluster::run_executor(options))
+        }
     }
 }
 

@@ -336,21 +336,27 @@ pub async fn run_scheduler(bind: SocketAddr, executor_timeout: u64) -> Result<()
         .map_err(|e| anyhow::anyhow!("the scheduler stopped: {e}"))
 }
 
-/// What an executor needs to know.
-#[derive(Debug, Clone)]
+/// What an executor is started with (`vigil cluster executor`).
+#[derive(clap::Args, Debug, Clone)]
 pub struct ExecutorOptions {
     /// The scheduler, HOST:PORT.
+    #[arg(long)]
     pub scheduler: String,
-    /// Where the executor serves its results (Arrow Flight).
+    /// Where results are served to the other nodes (Arrow Flight).
+    #[arg(long, default_value = "127.0.0.1:50051")]
     pub bind: SocketAddr,
-    /// Where it takes tasks (gRPC).
+    /// The port tasks arrive on.
+    #[arg(long, default_value_t = 50052)]
     pub grpc_port: u16,
     /// Tasks run at once (0: one per core).
+    #[arg(long, default_value_t = 0)]
     pub concurrent_tasks: usize,
-    /// Memory its tasks may use together, MiB (None: Ballista's default
-    /// share of the machine).
+    /// Memory the tasks may use together, MiB (default: a share of the
+    /// machine's).
+    #[arg(long)]
     pub memory_mb: Option<u64>,
-    /// Folder for shuffle files (default: a temporary folder).
+    /// Folder for intermediate (shuffle) files (default: a temporary one).
+    #[arg(long)]
     pub work_dir: Option<PathBuf>,
 }
 

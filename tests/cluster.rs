@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::moto::{BUCKET, Moto, stdout_of};
+use common::moto::{BUCKET, Moto};
 use common::*;
 
 fn free_port() -> u16 {
@@ -94,7 +94,7 @@ fn outputs(m: &Moto, cache: &Path, store: &str, cluster: Option<u16>) -> Vec<Str
             if let Some(p) = cluster {
                 c.arg("--cluster").arg(format!("127.0.0.1:{p}"));
             }
-            stdout_of(c)
+            stdout_of(&mut c)
         })
         .collect()
 }
@@ -107,7 +107,7 @@ fn stores(m: &Moto, tmp: &Path) -> (String, String) {
     for store in [&local, &remote] {
         let mut c = m.vigil(&tmp.join("ingest-cache"));
         c.arg("ingest").arg(&extracts).args(["--store", store]);
-        stdout_of(c);
+        stdout_of(&mut c);
     }
     (local, remote)
 }
@@ -223,13 +223,13 @@ fn a_killed_executor_never_gives_a_wrong_answer() {
         }
         c
     };
-    let expected = stdout_of(score(&local, None));
+    let expected = stdout_of(&mut score(&local, None));
 
     let (_scheduler, port) = scheduler(&m, tmp.path());
     let survivor = executor(&m, tmp.path(), port, &tmp.path().join("work-a"));
     let mut victim = executor(&m, tmp.path(), port, &tmp.path().join("work-b"));
     // Warm the client's cache so that the query starts at once.
-    stdout_of(score(&remote, Some(port)));
+    stdout_of(&mut score(&remote, Some(port)));
 
     // Killed as soon as it has written its first result of this query.
     let victim_work = tmp.path().join("work-b");
@@ -273,6 +273,6 @@ fn a_killed_executor_never_gives_a_wrong_answer() {
         started.elapsed().as_secs_f64()
     );
     // The scheduler keeps serving, with the executor left.
-    assert_eq!(stdout_of(score(&remote, Some(port))), expected);
+    assert_eq!(stdout_of(&mut score(&remote, Some(port))), expected);
     drop(survivor);
 }

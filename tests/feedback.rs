@@ -26,19 +26,9 @@ fn vigil() -> Command {
     c
 }
 
-fn run_ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// The store fingerprint `vigil status` prints as of the dirty extract.
 fn fingerprint() -> String {
-    let status = run_ok(
+    let status = stdout_of(
         vigil()
             .args(["status", "--as-of", DIRTY, "--store"])
             .arg(store()),
@@ -62,7 +52,7 @@ fn store() -> &'static Path {
             .keep();
         let store = dir.join("store");
         for data in ["sample-data/extracts", "sample-data/dirty"] {
-            run_ok(
+            stdout_of(
                 vigil()
                     .arg("ingest")
                     .arg("--store")
@@ -77,7 +67,7 @@ fn store() -> &'static Path {
 /// `vigil feedback` on the dirty extract into a fresh folder.
 fn feedback(args: &[&str]) -> (tempfile::TempDir, Vec<PathBuf>) {
     let out = tempfile::tempdir().unwrap();
-    run_ok(
+    stdout_of(
         vigil()
             .args(["feedback", "--extract", DIRTY, "--store"])
             .arg(store())

@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::moto::{BUCKET, Moto, stdout_of};
+use common::moto::{BUCKET, Moto};
 use common::*;
 use vigil::remote::Remote;
 use vigil::store::Store;
@@ -18,7 +18,7 @@ use vigil::store::Store;
 fn status(m: &Moto, cache: &Path, store: &str) -> String {
     let mut c = m.vigil(cache);
     c.args(["status", "--store", store]);
-    let out = stdout_of(c);
+    let out = stdout_of(&mut c);
     out.split_once('\n')
         .map(|(_, rest)| rest.to_string())
         .unwrap_or(out)
@@ -46,7 +46,7 @@ fn outputs(m: &Moto, cache: &Path, store: &str, audit: &Path) -> Vec<String> {
     ] {
         let mut c = m.vigil(cache);
         c.args(&args).args(["--store", store]);
-        out.push(stdout_of(c));
+        out.push(stdout_of(&mut c));
     }
     out.push(status(m, cache, store));
     let mut c = m.vigil(cache);
@@ -57,7 +57,7 @@ fn outputs(m: &Moto, cache: &Path, store: &str, audit: &Path) -> Vec<String> {
         )
         .args(["--store", store, "--audit-log"])
         .arg(audit);
-    out.push(stdout_of(c));
+    out.push(stdout_of(&mut c));
     out
 }
 
@@ -72,7 +72,7 @@ fn a_store_on_s3_reads_and_ingests_like_a_local_folder() {
     for store in [local, remote.as_str()] {
         let mut c = m.vigil(&tmp.path().join("ingest-cache"));
         c.arg("ingest").arg(&extracts).args(["--store", store]);
-        stdout_of(c);
+        stdout_of(&mut c);
     }
     let audit = tmp.path().join("audit.jsonl");
     let expected = outputs(&m, &tmp.path().join("unused"), local, &audit);
@@ -106,7 +106,7 @@ fn two_ingests_racing_for_one_store_cannot_both_commit() {
     let dirs = sample_extracts();
     let mut c = m.vigil(&tmp.path().join("seed"));
     c.arg("ingest").arg(&dirs[0]).args(["--store", &url]);
-    stdout_of(c);
+    stdout_of(&mut c);
 
     // Both pull the same catalog, then each ingests another extract.
     let settings = m.settings();
@@ -128,7 +128,7 @@ fn two_ingests_racing_for_one_store_cannot_both_commit() {
     // The loser runs again from its cache and commits.
     let mut c = m.vigil(&tmp.path().join("b-again"));
     c.arg("ingest").arg(&dirs[2]).args(["--store", &url]);
-    stdout_of(c);
+    stdout_of(&mut c);
     let seen = status("reader");
     assert!(
         seen.contains(&date(&dirs[1])) && seen.contains(&date(&dirs[2])),
@@ -145,7 +145,7 @@ fn an_ingest_killed_before_the_remote_commit_changes_nothing() {
     let cache = tmp.path().join("writer");
     let mut c = m.vigil(&cache);
     c.arg("ingest").arg(&dirs[0]).args(["--store", &url]);
-    stdout_of(c);
+    stdout_of(&mut c);
     let status = |cache: &str| status(&m, &tmp.path().join(cache), &url);
     let before = status("reader");
 
@@ -163,7 +163,7 @@ fn an_ingest_killed_before_the_remote_commit_changes_nothing() {
     // Run again with the same cache (which committed locally): it commits.
     let mut c = m.vigil(&cache);
     c.arg("ingest").arg(&dirs[1]).args(["--store", &url]);
-    stdout_of(c);
+    stdout_of(&mut c);
     let after = status("fresh-reader-2");
     assert_ne!(after, before);
     let name = dirs[1].file_name().unwrap().to_string_lossy().to_string();

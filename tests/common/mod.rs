@@ -214,3 +214,14 @@ pub fn web_server(mut child: std::process::Child) -> (Killed, u32, u16) {
     std::thread::spawn(move || for _ in lines {});
     (guard, pid, port)
 }
+
+/// The standard output of a command that must succeed.
+pub fn stdout_of(c: &mut std::process::Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

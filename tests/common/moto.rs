@@ -103,14 +103,3 @@ impl Moto {
         c
     }
 }
-
-/// The standard output of a command that must succeed.
-pub fn stdout_of(mut c: Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
