@@ -9,10 +9,12 @@
 # WORKDIR to start again. Prints:
 #
 #   scale 1, `vigil score --period 2026-Q3`, cold: median wall s, peak MiB,
-#     and the ratio to bench/duckdb_indicators.py on the same store
-#   10 M: ingest of every extract (rows/s, peak MiB), `score --period 2025`,
-#     the same as of an extract a year back, the first /d/league after the
-#     last ingest lands, and ingest + score against DuckDB scoring the raw
+#     and the ratio to bench/duckdb_indicators.py on the same store; the
+#     ingest of its 58 extracts into an empty store (median of 3)
+#   10 M: ingest of every extract (rows/s, peak MiB; when the store is
+#     built), `score --period 2025`, the same as of an extract a year back,
+#     the ingest of the last extract into the store of the 57 before, the
+#     first /d/league after it lands, and ingest + score against DuckDB scoring the raw
 #     extracts
 #
 # Needs /usr/bin/time (Debian `time`), curl, bc, python3 with duckdb. Takes
@@ -63,11 +65,17 @@ read -r vs vm < <(median score1); read -r ds dm < <(median duck1)
 printf '%-58s %8s s %6s MiB\n' "vigil score --period 2026-Q3" "$vs" "$vm"
 printf '%-58s %8s s %6s MiB\n' "duckdb_indicators.py --period 2026-Q3" "$ds" "$dm"
 awk -v a="$vs" -v b="$ds" 'BEGIN { printf "%-58s %8.2f\n", "ratio vigil / DuckDB", a / b }'
-if [ -f "$work/ingest-1.runs" ]; then
-  read -r is im < <(median ingest-1)
-  rows=$(grep -o 'ingested [0-9]* rows' "$work/ingest-1.out" | awk '{print $2}')
-  awk -v s="$is" -v m="$im" -v r="$rows" 'BEGIN { printf "%-58s %8.1f s %6.0f MiB  %.0f rows/s\n", "ingest (incl. facts)", s, m, r / s }'
-fi
+# Ingest of the 58 extracts into an empty store, by the binary measured
+# (the store above may have been built by an earlier one).
+rm -f "$work"/ingest1-fresh.runs
+for _ in $(seq 3); do
+  rm -rf "$work/s1-fresh"
+  timed ingest1-fresh "$bin" ingest "$work/s1/extracts" --store "$work/s1-fresh"
+done
+rm -rf "$work/s1-fresh"
+read -r is im < <(median ingest1-fresh)
+rows=$(grep -o 'ingested [0-9]* rows' "$work/ingest1-fresh.out" | awk '{print $2}')
+awk -v s="$is" -v m="$im" -v r="$rows" 'BEGIN { printf "%-58s %8.1f s %6.0f MiB  %.0f rows/s\n", "ingest of 58 extracts into an empty store (incl. facts)", s, m, r / s }'
 
 echo "== 10 M cases (scale 41, seed 1)"
 store_at 41 1 "$work/s41"
@@ -113,11 +121,15 @@ server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.5; done
 curl -fs "http://127.0.0.1:$port/d/league" -o /dev/null
-"$bin" ingest "$work/s41/extracts/$(cat "$work/web-last")" --store "$work/s41-web" > /dev/null
+rm -f "$work"/ingest41-last.runs
+timed ingest41-last "$bin" ingest "$work/s41/extracts/$(cat "$work/web-last")" --store "$work/s41-web"
 start=$(date +%s.%N)
 curl -fs "http://127.0.0.1:$port/d/league" -o /dev/null
 printf '%-58s %8.2f s\n' "first /d/league after an ingest lands" "$(echo "$(date +%s.%N) - $start" | bc)"
 kill $server; trap - EXIT
+read -r ls lm < <(median ingest41-last)
+rows=$(grep -o 'ingested [0-9]* rows' "$work/ingest41-last.out" | awk '{print $2}')
+awk -v s="$ls" -v m="$lm" -v r="$rows" 'BEGIN { printf "%-58s %8.1f s %6.0f MiB  %.0f rows/s\n", "ingest of the last extract into the store of the 57 before", s, m, r / s }'
 
 # End to end: every extract ingested and a year scored, against DuckDB
 # scoring the same year straight from the stored extracts.
