@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use anyhow::{Context, Result};
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
@@ -48,16 +48,24 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use object_store::ObjectStore;
 use url::Url;
 
-use crate::calendar::Calendar;
-
 /// The scheduler's port when `--cluster` names only a host.
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
-/// The calendar functions every side of a cluster knows by name.
+/// The calendar functions every side of a cluster knows by name, made
+/// once per process (a scheduler asks for them with every session).
 fn functions() -> Vec<ScalarUDF> {
-    let rules = crate::rules::Rules::bundled();
-    let calendar = Calendar::bundled().with_hours(rules.working_hours());
-    crate::udf::calendar_udfs(Arc::new(calendar))
+    static FUNCTIONS: LazyLock<Vec<ScalarUDF>> = LazyLock::new(|| {
+        let calendar = crate::rules::Rules::bundled().shipped_calendar();
+        crate::udf::calendar_udfs(Arc::new(calendar))
+    });
+    FUNCTIONS.clone()
+}
+
+/// One registry of object stores per process, so that every session of a
+/// scheduler or executor reuses the S3 clients made before.
+fn stores() -> Arc<Stores> {
+    static STORES: LazyLock<Arc<Stores>> = LazyLock::new(Arc::default);
+    STORES.clone()
 }
 
 // ---------------------------------------------------------------- stores
@@ -109,8 +117,7 @@ impl ObjectStoreRegistry for Stores {
 
 /// A runtime that reads local files and S3 buckets.
 fn runtime(base: RuntimeEnvBuilder) -> datafusion::error::Result<Arc<RuntimeEnv>> {
-    base.with_object_store_registry(Arc::new(Stores::default()))
-        .build_arc()
+    base.with_object_store_registry(stores()).build_arc()
 }
 
 // ----------------------------------------------------------------- codec

@@ -89,7 +89,7 @@ impl Derivation {
     /// The bundled rules, calendar and reference data.
     pub fn bundled() -> Derivation {
         let rules = Rules::bundled();
-        let calendar = Calendar::bundled().with_hours(rules.working_hours());
+        let calendar = rules.shipped_calendar();
         Derivation {
             rules,
             calendar: Arc::new(calendar),

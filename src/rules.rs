@@ -307,6 +307,12 @@ impl Rules {
         Ok(())
     }
 
+    /// The shipped calendar of working days with these rules' working
+    /// hours: what scoring, the facts and every node of a cluster count in.
+    pub fn shipped_calendar(&self) -> crate::calendar::Calendar {
+        crate::calendar::Calendar::bundled().with_hours(self.working_hours())
+    }
+
     pub fn working_hours(&self) -> WorkingHours {
         let h = &self.working_hours;
         let t = |s: &str| time(s, "working_hours").expect("validated");

@@ -554,7 +554,7 @@ impl Engine {
     /// An engine with the bundled rules, calendar and reference data.
     pub fn bundled(store: Store) -> Engine {
         let rules = Rules::bundled();
-        let calendar = Calendar::bundled().with_hours(rules.working_hours());
+        let calendar = rules.shipped_calendar();
         Engine::new(store, rules, calendar, Reference::bundled())
     }
 

@@ -530,7 +530,7 @@ pub async fn register_files(
         ctx.register_table(name, Arc::new(empty))?;
         return Ok(());
     }
-    let mirror = ctx.state().config().get_extension::<ObjectMirror>();
+    let mirror = ctx.copied_config().get_extension::<ObjectMirror>();
     let urls = files
         .iter()
         .map(|p| {
