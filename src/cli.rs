@@ -314,13 +314,21 @@ pub enum Command {
 }
 
 /// `--cluster`: where the heavy queries of a command run.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct ClusterArg {
     /// Run the scoring and analyst queries on a vigil cluster: the
     /// scheduler's HOST:PORT (see `vigil cluster`). Ranks, bootstrap and
     /// charts stay in this process.
     #[arg(long = "cluster", env = "VIGIL_CLUSTER")]
     pub scheduler: Option<String>,
+    /// With --cluster: give a scoring query up, with an error, when the
+    /// cluster has not finished it after this many seconds.
+    #[arg(
+        long = "cluster-timeout-secs",
+        env = "VIGIL_CLUSTER_TIMEOUT_SECS",
+        default_value_t = crate::cluster::DEFAULT_DEADLINE_SECS
+    )]
+    pub timeout_secs: u64,
     /// The s3:// URL the store was pulled from (set when --store is one):
     /// the executors read its objects rather than this machine's cache.
     #[arg(skip)]
@@ -329,11 +337,12 @@ pub struct ClusterArg {
 
 impl ClusterArg {
     fn cluster(&self, store_dir: &Path) -> Result<Option<crate::cluster::Cluster>> {
-        crate::cluster::Cluster::from_args(
+        let cluster = crate::cluster::Cluster::from_args(
             self.scheduler.as_deref(),
             store_dir,
             self.object_url.as_deref(),
-        )
+        )?;
+        Ok(cluster.map(|c| c.with_deadline(self.timeout_secs)))
     }
 }
 

@@ -235,7 +235,15 @@ pub fn scheduler_url(addr: &str) -> Result<String> {
 pub struct Cluster {
     pub scheduler: String,
     pub mirror: Option<crate::store::ObjectMirror>,
+    /// How long a scoring query may take on the cluster before it is
+    /// given up with an error (see [`Cluster::bounded`]).
+    pub deadline: std::time::Duration,
 }
+
+/// The default of `--cluster-timeout-secs`: far above any scoring query
+/// measured (a year of ten million cases takes seconds), so that only a
+/// job that will never finish reaches it.
+pub const DEFAULT_DEADLINE_SECS: u64 = 1800;
 
 impl Cluster {
     /// The cluster a command was given (`--cluster`), if any, for the
@@ -256,7 +264,41 @@ impl Cluster {
         Ok(Some(Cluster {
             scheduler: scheduler_url(scheduler)?,
             mirror,
+            deadline: std::time::Duration::from_secs(DEFAULT_DEADLINE_SECS),
         }))
+    }
+
+    /// The same cluster, its queries given up after `secs` seconds.
+    pub fn with_deadline(self, secs: u64) -> Cluster {
+        Cluster {
+            deadline: std::time::Duration::from_secs(secs),
+            ..self
+        }
+    }
+
+    /// Runs a query of the cluster to its end or to the deadline.
+    ///
+    /// Why a deadline: Ballista 55's adaptive planner re-runs the stages an
+    /// executor lost, but when a lost executor's shuffle output is found
+    /// missing by a later stage it can leave the job waiting for ever (the
+    /// re-run stage's results are refused as not active). The client would
+    /// then wait for ever too; with the deadline it fails with an error
+    /// that says so, and prints nothing of the query.
+    pub async fn bounded<T>(
+        &self,
+        query: impl std::future::Future<Output = datafusion::error::Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.deadline, query).await {
+            Ok(result) => Ok(result?),
+            Err(_) => anyhow::bail!(
+                "the cluster at {} did not finish the query within {} s \
+                 (an executor lost mid-query can leave a job unfinished; \
+                 the query's partial work was not used); run it again, or \
+                 raise --cluster-timeout-secs if it is only slow",
+                self.scheduler,
+                self.deadline.as_secs()
+            ),
+        }
     }
 
     /// The arguments that give a worker process this cluster.

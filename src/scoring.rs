@@ -762,13 +762,15 @@ impl Engine {
             })
             .collect();
         let sql = union.join("\nUNION ALL\n");
-        let batches = ctx
+        let df = ctx
             .sql(&sql)
             .await
-            .context("planning the indicator queries")?
-            .collect()
-            .await
-            .context("running the indicator queries")?;
+            .context("planning the indicator queries")?;
+        let batches = match &self.cluster {
+            Some(cluster) => cluster.bounded(df.collect()).await,
+            None => Ok(df.collect().await?),
+        }
+        .context("running the indicator queries")?;
         let mut found: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
         for b in &batches {
             let ind = b
