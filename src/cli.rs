@@ -11,12 +11,12 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::prelude::SessionContext;
 
-use crate::contract::Table;
-use crate::export::TableFormat;
-use crate::generate::{self, GenerateOptions, OutputFormat};
-use crate::ingest::{self, Outcome};
-use crate::pseudonym::Key;
+use crate::extract::generate::{self, GenerateOptions, OutputFormat};
+use crate::extract::ingest::{self, Outcome};
+use crate::extract::pseudonym::Key;
+use crate::present::export::TableFormat;
 use crate::reference::Reference;
+use crate::reference::contract::Table;
 use crate::store::Store;
 
 #[derive(Parser, Debug)]
@@ -326,7 +326,7 @@ pub struct ClusterArg {
     #[arg(
         long = "cluster-timeout-secs",
         env = "VIGIL_CLUSTER_TIMEOUT_SECS",
-        default_value_t = crate::cluster::DEFAULT_DEADLINE_SECS
+        default_value_t = crate::score::cluster::DEFAULT_DEADLINE_SECS
     )]
     pub timeout_secs: u64,
     /// The s3:// URL the store was pulled from (set when --store is one):
@@ -336,8 +336,8 @@ pub struct ClusterArg {
 }
 
 impl ClusterArg {
-    fn cluster(&self, store_dir: &Path) -> Result<Option<crate::cluster::Cluster>> {
-        let cluster = crate::cluster::Cluster::from_args(
+    fn cluster(&self, store_dir: &Path) -> Result<Option<crate::score::cluster::Cluster>> {
+        let cluster = crate::score::cluster::Cluster::from_args(
             self.scheduler.as_deref(),
             store_dir,
             self.object_url.as_deref(),
@@ -391,16 +391,16 @@ impl Command {
 
 impl StoreArg {
     /// The scoring engine over an existing store, with the shipped rules.
-    fn engine(&self) -> Result<crate::scoring::Engine> {
-        Ok(crate::scoring::Engine::bundled(Store::open_existing(
-            &self.store_dir,
-        )?))
+    fn engine(&self) -> Result<crate::score::scoring::Engine> {
+        Ok(crate::score::scoring::Engine::bundled(
+            Store::open_existing(&self.store_dir)?,
+        ))
     }
 }
 
 /// `--lang`: vi or en.
-fn parse_lang(lang: &str) -> Result<crate::i18n::Lang> {
-    crate::i18n::Lang::parse(lang).context("--lang is vi or en")
+fn parse_lang(lang: &str) -> Result<crate::present::i18n::Lang> {
+    crate::present::i18n::Lang::parse(lang).context("--lang is vi or en")
 }
 
 #[derive(Subcommand, Debug)]
@@ -478,20 +478,20 @@ impl Default for ServiceArgs {
 }
 
 impl ServiceArgs {
-    fn limits(&self) -> crate::sqlguard::Limits {
-        crate::sqlguard::Limits {
+    fn limits(&self) -> crate::serve::sqlguard::Limits {
+        crate::serve::sqlguard::Limits {
             timeout: std::time::Duration::from_secs(self.sql_timeout_secs.max(1)),
             worker_address_space: self.sql_memory_mb.max(256) << 20,
             max_concurrent: self.sql_workers.max(1),
-            ..crate::sqlguard::Limits::default()
+            ..crate::serve::sqlguard::Limits::default()
         }
     }
 
-    fn retention(&self) -> crate::audit::Retention {
-        crate::audit::Retention {
+    fn retention(&self) -> crate::serve::audit::Retention {
+        crate::serve::audit::Retention {
             keep_for: std::time::Duration::from_secs(self.audit_keep_days * 86_400),
             max_total_bytes: self.audit_max_mb << 20,
-            ..crate::audit::Retention::default()
+            ..crate::serve::audit::Retention::default()
         }
     }
 
@@ -499,19 +499,19 @@ impl ServiceArgs {
     fn tls(&self) -> Result<Option<(TlsConfig, TlsConfig)>> {
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Ok(Some((
-                crate::tls::server_config(cert, key, crate::tls::ALPN_HTTP)?,
-                crate::tls::server_config(cert, key, crate::tls::ALPN_POSTGRES)?,
+                crate::serve::tls::server_config(cert, key, crate::serve::tls::ALPN_HTTP)?,
+                crate::serve::tls::server_config(cert, key, crate::serve::tls::ALPN_POSTGRES)?,
             ))),
             _ => Ok(None),
         }
     }
 
-    fn throttle(&self) -> crate::auth::ThrottleSettings {
-        crate::auth::ThrottleSettings {
+    fn throttle(&self) -> crate::serve::auth::ThrottleSettings {
+        crate::serve::auth::ThrottleSettings {
             free_failures: self.login_failures,
             free_failures_per_address: self.login_failures_per_address,
             first_lock: std::time::Duration::from_secs(self.login_lock_secs.max(1)),
-            ..crate::auth::ThrottleSettings::default()
+            ..crate::serve::auth::ThrottleSettings::default()
         }
     }
 }
@@ -558,7 +558,7 @@ pub enum ClusterNode {
     /// An executor: runs tasks and serves their results to the others.
     /// It reads the store's files itself: give it the same paths as the
     /// clients (a shared disk) or keep the store on S3 (AWS_* variables).
-    Executor(crate::cluster::ExecutorOptions),
+    Executor(crate::score::cluster::ExecutorOptions),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -623,7 +623,7 @@ pub fn main() -> std::process::ExitCode {
 
 pub fn run(mut cli: Cli) -> Result<()> {
     // A store on object storage: the command runs on a local cache pulled
-    // from it, and an ingest or rebuild commits back (crate::remote).
+    // from it, and an ingest or rebuild commits back (crate::store::remote).
     let writer = matches!(
         cli.command,
         Command::Ingest { .. } | Command::Rebuild { .. }
@@ -634,15 +634,15 @@ pub fn run(mut cli: Cli) -> Result<()> {
         && let Some(url) = arg
             .store_dir
             .to_str()
-            .filter(|s| crate::remote::parse_url(s).is_some())
+            .filter(|s| crate::store::remote::parse_url(s).is_some())
             .map(str::to_string)
     {
         let root = arg
             .cache
             .clone()
-            .unwrap_or_else(crate::remote::default_cache_root);
-        let cache = crate::remote::cache_dir(&root, &url);
-        let pulled = crate::remote::Remote::pull(&url, &cache, writer, !may_be_empty)?;
+            .unwrap_or_else(crate::store::remote::default_cache_root);
+        let cache = crate::store::remote::cache_dir(&root, &url);
+        let pulled = crate::store::remote::Remote::pull(&url, &cache, writer, !may_be_empty)?;
         arg.store_dir = cache;
         remote = Some(pulled);
         if let Some(c) = cli.command.cluster_arg_mut() {
@@ -677,7 +677,7 @@ fn run_command(command: Command) -> Result<()> {
             if no_serve {
                 return Ok(());
             }
-            let engine = crate::scoring::Engine::bundled(Store::open_existing(&store)?);
+            let engine = crate::score::scoring::Engine::bundled(Store::open_existing(&store)?);
             let service = ServiceArgs::default();
             serve(
                 engine,
@@ -698,7 +698,7 @@ fn run_command(command: Command) -> Result<()> {
             pg,
             cluster,
         } => {
-            let engine = crate::scoring::Engine::bundled(Store::open(&store.store_dir)?)
+            let engine = crate::score::scoring::Engine::bundled(Store::open(&store.store_dir)?)
                 .with_cluster(cluster.cluster(&store.store_dir)?);
             serve(engine, bind, &web, users.as_deref(), &service, pg, false)
         }
@@ -713,7 +713,7 @@ fn run_command(command: Command) -> Result<()> {
         } => {
             let lang = parse_lang(&lang)?;
             let engine = store.engine()?;
-            let change = runtime()?.block_on(crate::explain::change(
+            let change = runtime()?.block_on(crate::score::explain::change(
                 &engine,
                 &province,
                 &period,
@@ -724,7 +724,7 @@ fn run_command(command: Command) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&change)?);
             } else {
                 println!("{} ({})", change.province_name, change.province_code);
-                for line in crate::explain::words(lang, &change) {
+                for line in crate::score::explain::words(lang, &change) {
                     println!("  {line}");
                 }
             }
@@ -737,21 +737,23 @@ fn run_command(command: Command) -> Result<()> {
             operator_memory_mb,
             cluster,
             object_url,
-        } => crate::sqlguard::worker::worker_main(crate::sqlguard::worker::WorkerSettings {
-            store,
-            address_space: memory_mb << 20,
-            max_rows,
-            operator_memory: operator_memory_mb << 20,
-            cluster,
-            object_url,
-        }),
+        } => crate::serve::sqlguard::worker::worker_main(
+            crate::serve::sqlguard::worker::WorkerSettings {
+                store,
+                address_space: memory_mb << 20,
+                max_rows,
+                operator_memory: operator_memory_mb << 20,
+                cluster,
+                object_url,
+            },
+        ),
         Command::Cluster { node } => cluster_node(node),
         Command::Users {
             action: UsersAction::Add { name, role, file },
         } => {
-            let role = crate::sqlguard::Role::parse(&role)
+            let role = crate::serve::sqlguard::Role::parse(&role)
                 .context("--role is leadership, inspectorate, analyst or admin")?;
-            let (password, token) = crate::auth::UsersFile::add_user(&file, &name, role)?;
+            let (password, token) = crate::serve::auth::UsersFile::add_user(&file, &name, role)?;
             println!(
                 "user {name} ({}) written to {}",
                 role.name(),
@@ -785,18 +787,18 @@ fn run_command(command: Command) -> Result<()> {
             let rules = load_alerts(alerts.as_deref())?;
             let lang = parse_lang(&lang)?;
             let store = Store::open_existing(&store.store_dir)?;
-            let engine = crate::scoring::Engine::bundled(store.clone());
+            let engine = crate::score::scoring::Engine::bundled(store.clone());
             let rt = runtime()?;
-            let events = rt.block_on(crate::alerts::run(&engine, &rules))?;
+            let events = rt.block_on(crate::score::alerts::run(&engine, &rules))?;
             print_events(&events);
-            print_open(&crate::alerts::load_state(store.root())?, lang);
+            print_open(&crate::score::alerts::load_state(store.root())?, lang);
             if deliver {
                 let hook = rules
                     .webhook
                     .as_ref()
                     .context("--deliver needs a [webhook] in the alert rules")?;
                 let pause = std::time::Duration::from_secs(1);
-                let n = rt.block_on(crate::alerts::deliver(store.root(), hook, pause))?;
+                let n = rt.block_on(crate::score::alerts::deliver(store.root(), hook, pause))?;
                 println!("{n} event(s) delivered to {}", hook.url);
             }
             Ok(())
@@ -819,8 +821,10 @@ fn run_command(command: Command) -> Result<()> {
             let engine = store.engine()?;
             let plan = runtime()?.block_on(engine.plan(&quarter, capacity, as_of))?;
             let bytes = match format {
-                PlanFormat::Table => crate::plan::plan_text(&plan, lang).into_bytes(),
-                PlanFormat::Csv => crate::web::render::csv(&crate::plan::plan_table(&plan))?,
+                PlanFormat::Table => crate::score::plan::plan_text(&plan, lang).into_bytes(),
+                PlanFormat::Csv => {
+                    crate::serve::web::render::csv(&crate::score::plan::plan_table(&plan))?
+                }
                 PlanFormat::Json => serde_json::to_vec_pretty(&plan)?,
             };
             emit(out.as_deref(), &bytes)
@@ -834,14 +838,14 @@ fn run_command(command: Command) -> Result<()> {
         } => {
             let lang = parse_lang(&lang)?;
             let engine = store.engine()?;
-            let catalog = crate::dashboards::Catalog::load(None, None)?;
-            let state = crate::web::AppState::new(engine, catalog)?;
-            let req = crate::report::ReportRequest {
+            let catalog = crate::present::dashboards::Catalog::load(None, None)?;
+            let state = crate::serve::web::AppState::new(engine, catalog)?;
+            let req = crate::serve::report::ReportRequest {
                 quarter,
                 as_of,
                 lang,
             };
-            crate::report::write_pdf(state, &req, &out)?;
+            crate::serve::report::write_pdf(state, &req, &out)?;
             println!("wrote {}", out.display());
             Ok(())
         }
@@ -863,10 +867,10 @@ fn run_command(command: Command) -> Result<()> {
                     let t = ev.list(&id).with_context(|| {
                         format!(
                             "no list '{id}'; the lists are {}",
-                            crate::plan::EVIDENCE.map(|e| e.0).join(", ")
+                            crate::score::plan::EVIDENCE.map(|e| e.0).join(", ")
                         )
                     })?;
-                    crate::web::render::csv(t)?
+                    crate::serve::web::render::csv(t)?
                 }
                 PlanFormat::Table => {
                     let mut text = format!(
@@ -909,7 +913,7 @@ fn run_command(command: Command) -> Result<()> {
         } => {
             let lang = parse_lang(&lang)?;
             let engine = store.engine()?;
-            let lines = runtime()?.block_on(crate::feedback::write_reports(
+            let lines = runtime()?.block_on(crate::score::feedback::write_reports(
                 &engine,
                 extract,
                 province.as_deref(),
@@ -931,19 +935,25 @@ fn run_command(command: Command) -> Result<()> {
             store,
             cluster,
         } => {
-            let role = crate::sqlguard::Role::parse(&role)
+            let role = crate::serve::sqlguard::Role::parse(&role)
                 .context("--role is leadership, inspectorate, analyst or admin")?;
             let engine = store
                 .engine()?
                 .with_cluster(cluster.cluster(&store.store_dir)?);
-            let guard = crate::sqlguard::Guard::new(engine, crate::sqlguard::Limits::default())?;
+            let guard = crate::serve::sqlguard::Guard::new(
+                engine,
+                crate::serve::sqlguard::Limits::default(),
+            )?;
             let session = CliSql {
                 rt: runtime()?,
                 guard,
                 role,
                 as_of,
                 format,
-                audit: crate::audit::AuditLog::new(audit_log, crate::audit::Retention::default()),
+                audit: crate::serve::audit::AuditLog::new(
+                    audit_log,
+                    crate::serve::audit::Retention::default(),
+                ),
                 // The operating-system account: the CLI has no login of its own.
                 user: format!(
                     "cli:{}",
@@ -1015,7 +1025,7 @@ fn run_command(command: Command) -> Result<()> {
 
 /// Loads and checks the dashboards, then serves until Ctrl-C.
 fn serve(
-    engine: crate::scoring::Engine,
+    engine: crate::score::scoring::Engine,
     bind: std::net::SocketAddr,
     web: &WebArgs,
     users: Option<&Path>,
@@ -1024,17 +1034,18 @@ fn serve(
     fallback: bool,
 ) -> Result<()> {
     let (dash_dir, query_dir) = web.dirs();
-    let catalog = crate::dashboards::Catalog::load(dash_dir.as_deref(), query_dir.as_deref())?;
+    let catalog =
+        crate::present::dashboards::Catalog::load(dash_dir.as_deref(), query_dir.as_deref())?;
     let auth = match users {
         Some(path) => {
-            let file = crate::auth::UsersFile::load(path)?;
+            let file = crate::serve::auth::UsersFile::load(path)?;
             if file.users.is_empty() {
                 bail!(
                     "{} has no users; add one with `vigil users add`",
                     path.display()
                 );
             }
-            let auth = crate::auth::Auth::with_throttle(file, service.throttle());
+            let auth = crate::serve::auth::Auth::with_throttle(file, service.throttle());
             if auth.slow_token_hashes() > 0 {
                 println!(
                     "{}: {} API token(s) still have argon2 hashes from an earlier version; \
@@ -1056,23 +1067,23 @@ fn serve(
         bail!("--pg needs --users: Postgres clients must log in with a real password");
     }
     // Analyst queries run in worker processes of this very binary.
-    let workers = crate::sqlguard::worker::WorkerCommand {
+    let workers = crate::serve::sqlguard::worker::WorkerCommand {
         program: std::env::current_exe().context("finding the vigil binary for query workers")?,
         store: engine.store.root().to_path_buf(),
         cluster: engine.cluster.clone(),
     };
-    let guard = std::sync::Arc::new(crate::sqlguard::Guard::with_workers(
+    let guard = std::sync::Arc::new(crate::serve::sqlguard::Guard::with_workers(
         workers,
         service.limits(),
     ));
-    let audit = std::sync::Arc::new(crate::audit::AuditLog::new(
+    let audit = std::sync::Arc::new(crate::serve::audit::AuditLog::new(
         &service.audit_log,
         service.retention(),
     ));
     let pg_service = match (&auth, pg) {
         (Some(a), Some(addr)) => Some((
             addr,
-            std::sync::Arc::new(crate::pgserver::PgService::new(
+            std::sync::Arc::new(crate::serve::pgserver::PgService::new(
                 a.clone(),
                 guard.clone(),
                 Some(audit.clone()),
@@ -1086,19 +1097,22 @@ fn serve(
         Some((w, p)) => (Some(w), Some(p)),
         None => (None, None),
     };
-    let security = crate::web::Security {
+    let security = crate::serve::web::Security {
         auth,
         guard: Some(guard),
         audit: Some(audit),
         secure_cookies: web_tls.is_some(),
     };
     let store_root = engine.store.root().to_path_buf();
-    let state = crate::web::AppState::secured(engine, catalog, security)?;
+    let state = crate::serve::web::AppState::secured(engine, catalog, security)?;
     runtime()?.block_on(async move {
         state.check_dashboards().await?;
         if let Some(hook) = alert_rules.webhook.clone() {
             println!("alerts are delivered to {}", hook.url);
-            tokio::spawn(crate::alerts::delivery_loop(store_root.clone(), hook));
+            tokio::spawn(crate::score::alerts::delivery_loop(
+                store_root.clone(),
+                hook,
+            ));
         }
         if let Some((addr, service)) = pg_service {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -1109,7 +1123,7 @@ fn serve(
                 listener.local_addr()?.ip(),
                 listener.local_addr()?.port()
             );
-            tokio::spawn(crate::pgserver::serve(listener, service, pg_tls));
+            tokio::spawn(crate::serve::pgserver::serve(listener, service, pg_tls));
         }
         let addr = if fallback && std::net::TcpListener::bind(bind).is_err() {
             println!("{bind} is taken; choosing a free port");
@@ -1117,13 +1131,13 @@ fn serve(
         } else {
             bind
         };
-        crate::web::serve(state, addr, web_tls).await
+        crate::serve::web::serve(state, addr, web_tls).await
     })
 }
 
 fn score(args: &ScoreArgs, long_form: bool) -> Result<()> {
     let store = Store::open_existing(&args.store.store_dir)?;
-    let engine = crate::scoring::Engine::bundled(store)
+    let engine = crate::score::scoring::Engine::bundled(store)
         .with_cluster(args.cluster.cluster(&args.store.store_dir)?);
     let scores = runtime()?.block_on(engine.score(&args.period, args.as_of))?;
     if args.format == TableFormat::Parquet && args.out.is_none() {
@@ -1134,11 +1148,11 @@ fn score(args: &ScoreArgs, long_form: bool) -> Result<()> {
         return emit(args.out.as_deref(), text.as_bytes());
     }
     let batch = if long_form {
-        crate::scoring::indicator_batch(&scores.indicators)?
+        crate::score::scoring::indicator_batch(&scores.indicators)?
     } else {
-        crate::scoring::league_batch(&scores)?
+        crate::score::scoring::league_batch(&scores)?
     };
-    let bytes = crate::export::encode(&batch, args.format)?;
+    let bytes = crate::present::export::encode(&batch, args.format)?;
     emit(args.out.as_deref(), &bytes)
 }
 
@@ -1148,9 +1162,12 @@ fn cluster_node(node: ClusterNode) -> Result<()> {
         ClusterNode::Scheduler {
             bind,
             executor_timeout_secs,
-        } => runtime()?.block_on(crate::cluster::run_scheduler(bind, executor_timeout_secs)),
+        } => runtime()?.block_on(crate::score::cluster::run_scheduler(
+            bind,
+            executor_timeout_secs,
+        )),
         ClusterNode::Executor(options) => {
-            runtime()?.block_on(crate::cluster::run_executor(options))
+            runtime()?.block_on(crate::score::cluster::run_executor(options))
         }
     }
 }
@@ -1199,11 +1216,11 @@ fn split_statements(text: &str) -> Vec<String> {
 /// `vigil sql`: the guard, the caller's role and as-of, and the audit log.
 struct CliSql {
     rt: tokio::runtime::Runtime,
-    guard: crate::sqlguard::Guard,
-    role: crate::sqlguard::Role,
+    guard: crate::serve::sqlguard::Guard,
+    role: crate::serve::sqlguard::Role,
     as_of: Option<NaiveDate>,
     format: TableFormat,
-    audit: crate::audit::AuditLog,
+    audit: crate::serve::audit::AuditLog,
     user: String,
 }
 
@@ -1213,13 +1230,13 @@ impl CliSql {
         self.audit.room().map_err(anyhow::Error::msg)?;
         let started = std::time::Instant::now();
         let result = self.rt.block_on(self.guard.run(self.role, sql, self.as_of));
-        self.audit.record(&crate::audit::Entry::query(
+        self.audit.record(&crate::serve::audit::Entry::query(
             &self.user, self.role, sql, started, &result,
         ));
         let out = result?;
         let batch = datafusion::arrow::compute::concat_batches(&out.schema, &out.batches)?;
         if batch.num_columns() > 0 {
-            let bytes = crate::export::encode(&batch, self.format)?;
+            let bytes = crate::present::export::encode(&batch, self.format)?;
             use std::io::Write;
             std::io::stdout().write_all(&bytes)?;
         }
@@ -1304,8 +1321,8 @@ fn fmt_score(v: Option<f64>) -> String {
 }
 
 /// The league table as a terminal reads it.
-fn league_text(scores: &crate::scoring::Scores) -> String {
-    let mut rows: Vec<&crate::scoring::LeagueRow> = scores.league.iter().collect();
+fn league_text(scores: &crate::score::scoring::Scores) -> String {
+    let mut rows: Vec<&crate::score::scoring::LeagueRow> = scores.league.iter().collect();
     rows.sort_by_key(|r| (r.rank.unwrap_or(u32::MAX), r.province_code.clone()));
     let mut out = format!(
         "League table {} (as of {}, counted to {})\n{:>4}  {:<7} {:<24} {:>9} {:>4} {:>8} {:>8} {:>8}  {}\n",
@@ -1368,18 +1385,18 @@ fn rebuild(store: &Store) -> Result<()> {
 /// Ingests one extract or a folder of extracts; stops at the first
 /// rejected extract (later ones would be out of order without it).
 /// The alert rules: a file, or the shipped ones.
-fn load_alerts(path: Option<&Path>) -> Result<crate::alerts::Alerts> {
+fn load_alerts(path: Option<&Path>) -> Result<crate::score::alerts::Alerts> {
     match path {
-        Some(p) => crate::alerts::Alerts::load(p),
-        None => Ok(crate::alerts::Alerts::bundled()),
+        Some(p) => crate::score::alerts::Alerts::load(p),
+        None => Ok(crate::score::alerts::Alerts::bundled()),
     }
 }
 
 /// Evaluates the alerts once extracts have landed; a failure is reported,
 /// never turned into a failed ingest (the extracts are committed).
-fn alerts_after_ingest(store: &Store, rules: &crate::alerts::Alerts) {
-    let engine = crate::scoring::Engine::bundled(store.clone());
-    let result = runtime().and_then(|rt| rt.block_on(crate::alerts::run(&engine, rules)));
+fn alerts_after_ingest(store: &Store, rules: &crate::score::alerts::Alerts) {
+    let engine = crate::score::scoring::Engine::bundled(store.clone());
+    let result = runtime().and_then(|rt| rt.block_on(crate::score::alerts::run(&engine, rules)));
     match result {
         Ok(events) => print_events(&events),
         Err(e) => eprintln!(
@@ -1388,7 +1405,7 @@ fn alerts_after_ingest(store: &Store, rules: &crate::alerts::Alerts) {
     }
 }
 
-fn print_events(events: &[crate::alerts::Event]) {
+fn print_events(events: &[crate::score::alerts::Event]) {
     for e in events {
         let who = e.alert.found.province_name.as_deref().unwrap_or("national");
         println!(
@@ -1398,12 +1415,12 @@ fn print_events(events: &[crate::alerts::Event]) {
     }
 }
 
-fn print_open(state: &crate::alerts::State, lang: crate::i18n::Lang) {
+fn print_open(state: &crate::score::alerts::State, lang: crate::present::i18n::Lang) {
     let as_of = state.evaluated.map_or("—".into(), |d| d.to_string());
     println!("{} open alert(s) as of {as_of}", state.open.len());
     for a in state.open.values() {
         let f = &a.found;
-        let detail = if lang == crate::i18n::Lang::Vi {
+        let detail = if lang == crate::present::i18n::Lang::Vi {
             &f.detail_vi
         } else {
             &f.detail_en
@@ -1532,7 +1549,7 @@ pub fn print_status(store: &Store, as_of: Option<NaiveDate>) -> Result<()> {
         (_, Some(reason)) => println!("facts: to be rebuilt on next use ({reason})"),
         (None, None) => {}
     }
-    let prov = crate::scoring::Engine::bundled(store.clone()).provenance(&cat, effective);
+    let prov = crate::score::scoring::Engine::bundled(store.clone()).provenance(&cat, effective);
     println!(
         "store fingerprint as of {effective}: {} (printed on every export computed as of that date)",
         prov.store_fingerprint
@@ -1615,15 +1632,15 @@ fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
         println!("demo: the deliberately dirty extract, every bad row quarantined:");
         ingest_all(&store, &dirty, &key, true)?;
     }
-    alerts_after_ingest(&store, &crate::alerts::Alerts::bundled());
+    alerts_after_ingest(&store, &crate::score::alerts::Alerts::bundled());
     print_status(&store, None)?;
     // The league table of the last whole quarter before the as-of date.
     let as_of = store
         .catalog()?
         .effective_as_of(None)
         .context("the demo store is empty")?;
-    let quarter = crate::scoring::Period::last_complete_quarter(as_of);
-    let engine = crate::scoring::Engine::bundled(store.clone());
+    let quarter = crate::score::scoring::Period::last_complete_quarter(as_of);
+    let engine = crate::score::scoring::Engine::bundled(store.clone());
     let scores = runtime()?.block_on(engine.score(&quarter.label, None))?;
     println!();
     print!("{}", league_text(&scores));

@@ -26,7 +26,7 @@ use vigil::store::Store;
 use common::*;
 
 fn chromium() -> Option<PathBuf> {
-    vigil::report::chromium()
+    vigil::serve::report::chromium()
 }
 
 /// Kills the child when the test ends, however it ends.
@@ -240,7 +240,9 @@ fn league_language_switch_and_province_in_a_real_browser() {
     };
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
-    for (_, d) in vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap() {
+    for (_, d) in
+        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
+    {
         ingest(&store, &d).unwrap();
     }
     let (_server, base) = start_server(&dir.path().join("store"));

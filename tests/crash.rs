@@ -31,7 +31,7 @@ fn ingest_cli(store: &Path, extract: &Path, failpoint: Option<&str>) -> std::pro
 fn visible_state(store: &Path) -> Vec<String> {
     let store = Store::open(store).unwrap();
     let mut out = query(&store, None, "SELECT count(*) FROM extracts");
-    for t in vigil::contract::Table::ALL {
+    for t in vigil::reference::contract::Table::ALL {
         out.extend(query(
             &store,
             None,
@@ -50,7 +50,7 @@ fn visible_state(store: &Path) -> Vec<String> {
 /// What scoring sees: the facts (versions with their validity), through
 /// the same context the scores are computed in.
 fn facts_state(store: &Store) -> Vec<String> {
-    let engine = vigil::scoring::Engine::bundled(store.clone());
+    let engine = vigil::score::scoring::Engine::bundled(store.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

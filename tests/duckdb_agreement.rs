@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use vigil::scoring::Engine;
+use vigil::score::scoring::Engine;
 use vigil::store::Store;
 
 fn duckdb_available() -> bool {
@@ -32,7 +32,9 @@ fn numerators_and_denominators_agree_with_duckdb() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path().join("store")).unwrap();
-    for (_, dir) in vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap() {
+    for (_, dir) in
+        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
+    {
         ingest(&store, &dir).unwrap();
     }
     let engine = Engine::bundled(store.clone());

@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use vigil::feedback::words;
-use vigil::i18n::Lang;
+use vigil::present::i18n::Lang;
+use vigil::score::feedback::words;
 
 use common::*;
 
@@ -169,7 +169,7 @@ fn stored_quarantine() -> Vec<Stored> {
 /// The raw requester names, id numbers and summaries of the dirty
 /// extract and of the last sample extract.
 fn personal_values() -> Vec<String> {
-    let last = vigil::ingest::extract_dirs(&repo().join("sample-data/extracts"))
+    let last = vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts"))
         .unwrap()
         .pop()
         .unwrap()
@@ -185,7 +185,7 @@ fn personal_values() -> Vec<String> {
         if csv.exists() {
             let mut r = csv::Reader::from_path(&csv).unwrap();
             let header = r.headers().unwrap().clone();
-            let idx: Vec<usize> = vigil::contract::SENSITIVE
+            let idx: Vec<usize> = vigil::reference::contract::SENSITIVE
                 .iter()
                 .filter_map(|c| header.iter().position(|h| h == *c))
                 .collect();
@@ -209,7 +209,7 @@ fn parquet_values(path: &Path, keep: &mut impl FnMut(&str)) {
             .read_parquet(path.to_str().unwrap(), ParquetReadOptions::default())
             .await
             .unwrap();
-        let present: Vec<&str> = vigil::contract::SENSITIVE
+        let present: Vec<&str> = vigil::reference::contract::SENSITIVE
             .into_iter()
             .filter(|c| df.schema().field_with_unqualified_name(c).is_ok())
             .collect();
@@ -429,8 +429,8 @@ fn the_page_and_its_downloads_match_the_files_sent() {
 
 #[test]
 fn only_the_inspectorate_and_administrators_read_feedback() {
-    use vigil::auth::UsersFile;
-    use vigil::sqlguard::Role;
+    use vigil::serve::auth::UsersFile;
+    use vigil::serve::sqlguard::Role;
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
     let mut tokens = BTreeMap::new();
@@ -502,14 +502,14 @@ fn a_quarantine_written_before_it_kept_codes_still_reads() {
         query(&s, None, "SELECT primary_key, unit_code FROM quarantine"),
         ["S1,"]
     );
-    let engine = vigil::scoring::Engine::bundled(s);
+    let engine = vigil::score::scoring::Engine::bundled(s);
     let fb = rt()
-        .block_on(vigil::feedback::Feedback::load(
+        .block_on(vigil::score::feedback::Feedback::load(
             &engine,
             "2026-10-31".parse().unwrap(),
         ))
         .unwrap();
-    use vigil::feedback::Scope;
+    use vigil::score::feedback::Scope;
     assert_eq!(fb.quarantined_rows(&Scope::National), 1);
     assert_eq!(fb.quarantined_rows(&Scope::Province("01".into())), 0);
 }

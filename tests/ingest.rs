@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::*;
 use datafusion::arrow::array::{Int32Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use vigil::ingest::Outcome;
+use vigil::extract::ingest::Outcome;
 use vigil::store::Store;
 
 fn expect_rejected(store: &Store, dir: &std::path::Path, needle: &str) {
@@ -442,8 +442,8 @@ fn requester_identity_is_pseudonymized_with_the_key() {
     );
     ingest(&store, &dir).unwrap();
     let k = key();
-    let by_id = vigil::pseudonym::requester_ref(&k, None, Some("079123456789")).unwrap();
-    let by_name = vigil::pseudonym::requester_ref(&k, Some("Nguyễn Văn A"), None).unwrap();
+    let by_id = vigil::extract::pseudonym::requester_ref(&k, None, Some("079123456789")).unwrap();
+    let by_name = vigil::extract::pseudonym::requester_ref(&k, Some("Nguyễn Văn A"), None).unwrap();
     assert_eq!(
         query(
             &store,
@@ -486,7 +486,7 @@ fn extract_files_must_be_regular_files_inside_the_extract_folder() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn store_alerts_fire_and_clear_as_extracts_land() {
-    use vigil::alerts::{Alerts, evaluate, record};
+    use vigil::score::alerts::{Alerts, evaluate, record};
     let tmp = tempfile::tempdir().unwrap();
     let store = small_store_with_content(tmp.path());
     let rules = Alerts::parse(
@@ -495,9 +495,9 @@ async fn store_alerts_fire_and_clear_as_extracts_land() {
         "alerts.toml",
     )
     .unwrap();
-    let engine = vigil::scoring::Engine::bundled(store.clone());
-    let d = |s: &str| vigil::dates::parse_date(s).unwrap();
-    let keys = |found: &[vigil::alerts::Found]| {
+    let engine = vigil::score::scoring::Engine::bundled(store.clone());
+    let d = |s: &str| vigil::reference::dates::parse_date(s).unwrap();
+    let keys = |found: &[vigil::score::alerts::Found]| {
         let mut k: Vec<String> = found.iter().map(|f| f.key.clone()).collect();
         k.sort();
         k

@@ -10,8 +10,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigil::auth::UsersFile;
-use vigil::sqlguard::Role;
+use vigil::serve::auth::UsersFile;
+use vigil::serve::sqlguard::Role;
 
 use common::*;
 

@@ -8,8 +8,8 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
-use vigil::auth::UsersFile;
-use vigil::sqlguard::Role;
+use vigil::serve::auth::UsersFile;
+use vigil::serve::sqlguard::Role;
 
 use common::*;
 

@@ -6,8 +6,8 @@ mod common;
 
 use std::fmt::Write as _;
 
-use vigil::plan::{Candidate, Plan, Status};
-use vigil::scoring::Engine;
+use vigil::score::plan::{Candidate, Plan, Status};
+use vigil::score::scoring::Engine;
 use vigil::store::Store;
 
 use common::*;
@@ -357,7 +357,9 @@ fn evidence_of_the_hand_built_store() {
 fn sample_plan_and_evidence_match_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
-    for (_, d) in vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap() {
+    for (_, d) in
+        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
+    {
         ingest(&store, &d).unwrap();
     }
     let engine = Engine::bundled(store);
@@ -410,11 +412,14 @@ fn sample_plan_and_evidence_match_the_store() {
     for c in plan.chosen() {
         let code = c.province_code.as_str();
         let ev = rt.block_on(engine.evidence("2026-Q4", code, None)).unwrap();
-        let count =
-            |list: &str, f: &dyn Fn(&vigil::table::Table, &Vec<vigil::table::Cell>) -> bool| {
-                let t = ev.list(list).unwrap();
-                t.rows.iter().filter(|r| f(t, r)).count() as i64
-            };
+        let count = |list: &str,
+                     f: &dyn Fn(
+            &vigil::present::table::Table,
+            &Vec<vigil::present::table::Cell>,
+        ) -> bool| {
+            let t = ev.list(list).unwrap();
+            t.rows.iter().filter(|r| f(t, r)).count() as i64
+        };
         let (n, d) = ind(code, "d4_backlog_health");
         assert_eq!(
             count("overdue_cases", &|t, r| t.get(r, "stage").plain()

@@ -13,7 +13,7 @@ use vigil::store::Store;
 use common::*;
 
 fn tools_present() -> bool {
-    let chromium = vigil::report::chromium().is_some();
+    let chromium = vigil::serve::report::chromium().is_some();
     let poppler = Command::new("pdftotext").arg("-v").output().is_ok();
     if chromium && poppler {
         return true;
@@ -84,7 +84,9 @@ fn quarterly_report_prints_to_a4_pdf_with_every_part() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
     let store = Store::open(&root).unwrap();
-    for (_, d) in vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap() {
+    for (_, d) in
+        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
+    {
         ingest(&store, &d).unwrap();
     }
     let status = vigil(&root, &["status"]);

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use common::moto::{BUCKET, Moto};
 use common::*;
-use vigil::remote::Remote;
 use vigil::store::Store;
+use vigil::store::remote::Remote;
 
 /// `vigil status` without its first line (the cache folder's path).
 fn status(m: &Moto, cache: &Path, store: &str) -> String {
@@ -25,7 +25,7 @@ fn status(m: &Moto, cache: &Path, store: &str) -> String {
 }
 
 fn sample_extracts() -> Vec<PathBuf> {
-    vigil::ingest::extract_dirs(&repo().join("sample-data/extracts"))
+    vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts"))
         .unwrap()
         .into_iter()
         .map(|(_, d)| d)

@@ -7,10 +7,10 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use vigil::calendar::Calendar;
 use vigil::reference::Reference;
-use vigil::rules::Rules;
-use vigil::scoring::{Engine, Period};
+use vigil::reference::calendar::Calendar;
+use vigil::reference::rules::Rules;
+use vigil::score::scoring::{Engine, Period};
 use vigil::store::Store;
 
 /// Tết 2026 on Mon 16 – Fri 20 February, a compensatory working Saturday
@@ -591,7 +591,7 @@ fn scores_are_tables_for_analysts() {
 fn facts_maintained_at_ingest_equal_a_derivation_from_the_history() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path().join("store")).unwrap();
-    let dirs = vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap();
+    let dirs = vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap();
     for (_, dir) in &dirs {
         ingest(&store, dir).unwrap();
     }

@@ -10,11 +10,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use vigil::auth::{Auth, UsersFile};
-use vigil::dashboards::Catalog;
-use vigil::scoring::Engine;
-use vigil::sqlguard::{Guard, Limits, Role};
-use vigil::web::{AppState, Security, app};
+use vigil::present::dashboards::Catalog;
+use vigil::score::scoring::Engine;
+use vigil::serve::auth::{Auth, UsersFile};
+use vigil::serve::sqlguard::{Guard, Limits, Role};
+use vigil::serve::web::{AppState, Security, app};
 
 use common::*;
 
@@ -53,9 +53,9 @@ fn setup(with_users: bool) -> Setup {
     let security = Security {
         auth: with_users.then(|| Arc::new(Auth::new(UsersFile::load(&users).unwrap()))),
         guard: Some(Arc::new(Guard::new(engine.clone(), limits()).unwrap())),
-        audit: Some(Arc::new(vigil::audit::AuditLog::new(
+        audit: Some(Arc::new(vigil::serve::audit::AuditLog::new(
             &audit,
-            vigil::audit::Retention::default(),
+            vigil::serve::audit::Retention::default(),
         ))),
         secure_cookies: false,
     };

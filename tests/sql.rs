@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use vigil::scoring::Engine;
-use vigil::sqlguard::{Guard, GuardError, Limits, Role};
+use vigil::score::scoring::Engine;
+use vigil::serve::sqlguard::{Guard, GuardError, Limits, Role};
 
 use common::*;
 
@@ -136,7 +136,7 @@ fn each_role_reads_only_what_it_may() {
     let g = guard(dir.path(), limits());
     let rt = rt();
     let run = |role, sql: &str| rt.block_on(g.run(role, sql, None));
-    let text = |o: vigil::sqlguard::Outcome| {
+    let text = |o: vigil::serve::sqlguard::Outcome| {
         let b = datafusion::arrow::compute::concat_batches(&o.schema, &o.batches).unwrap();
         datafusion::arrow::util::pretty::pretty_format_batches(&[b])
             .unwrap()

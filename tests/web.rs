@@ -10,10 +10,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use vigil::dashboards::Catalog;
-use vigil::scoring::Engine;
+use vigil::present::dashboards::Catalog;
+use vigil::score::scoring::Engine;
+use vigil::serve::web::{AppState, app};
 use vigil::store::Store;
-use vigil::web::{AppState, app};
 
 use common::*;
 
@@ -27,7 +27,9 @@ fn sample_store() -> &'static Path {
             .unwrap()
             .keep();
         let store = Store::open(dir.join("store")).unwrap();
-        for (_, d) in vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap() {
+        for (_, d) in
+            vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
+        {
             ingest(&store, &d).unwrap();
         }
         dir.join("store")
@@ -379,7 +381,9 @@ async fn exports_carry_the_as_of_date_and_the_store_fingerprint() {
     assert_ne!(earlier_fp, fp, "a later extract changes the fingerprint");
     let dir = tempfile::tempdir().unwrap();
     let partial = Store::open(dir.path().join("store")).unwrap();
-    for (date, d) in vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap() {
+    for (date, d) in
+        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
+    {
         if date <= chrono::NaiveDate::from_ymd_opt(2026, 9, 30).unwrap() {
             ingest(&partial, &d).unwrap();
         }
@@ -431,7 +435,7 @@ async fn every_table_downloads_as_csv_and_xlsx_and_charts_as_svg_and_png() {
             .any(|c| c == "lower_998")
     );
     let font = get(&state, "/static/NotoSans-Regular.ttf", None).await;
-    assert_eq!(font.body, vigil::charts::FONT_REGULAR);
+    assert_eq!(font.body, vigil::present::charts::FONT_REGULAR);
 }
 
 #[tokio::test]
@@ -439,7 +443,8 @@ async fn an_ingest_that_lands_empties_the_caches() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
     let store = Store::open(&root).unwrap();
-    let extracts = vigil::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap();
+    let extracts =
+        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap();
     let (last, rest) = extracts.split_last().unwrap();
     for (_, d) in rest.iter().rev().take(3).rev() {
         ingest(&store, d).unwrap();
@@ -633,7 +638,7 @@ async fn why_a_score_moved_adds_up_to_the_change_shown() {
 async fn alerts_on_the_sample_data_name_the_provinces_made_to_behave_badly() {
     let state = state_for(sample_store());
     let engine = Engine::bundled(Store::open_existing(sample_store()).unwrap());
-    vigil::alerts::run(&engine, &vigil::alerts::Alerts::bundled())
+    vigil::score::alerts::run(&engine, &vigil::score::alerts::Alerts::bundled())
         .await
         .unwrap();
     let r = get(&state, "/api/alerts", None).await;

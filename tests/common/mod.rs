@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::SessionContext;
-use vigil::pseudonym::Key;
+use vigil::extract::pseudonym::Key;
 use vigil::reference::Reference;
 use vigil::store::Store;
 
@@ -67,8 +67,8 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-pub fn ingest(store: &Store, dir: &Path) -> anyhow::Result<vigil::ingest::Outcome> {
-    vigil::ingest::ingest_extract(store, dir, &key(), &Reference::bundled())
+pub fn ingest(store: &Store, dir: &Path) -> anyhow::Result<vigil::extract::ingest::Outcome> {
+    vigil::extract::ingest::ingest_extract(store, dir, &key(), &Reference::bundled())
 }
 
 /// Runs SQL over the store as of a date and returns the rows as text lines.

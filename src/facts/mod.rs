@@ -1,0 +1,1413 @@
+//! The facts: the current version of every table and the records scoring
+//! counts (case progress, stages, entry records), maintained when an
+//! extract commits instead of being rebuilt from the version history on
+//! every read.
+//!
+//! Layout, inside the store's facts folder (named in `catalog.json`):
+//!
+//! ```text
+//! current/<fact>/<province>/<bucket>.g<generation>.parquet
+//! closed/<fact>/<superseded on>.g<generation>.parquet
+//! ```
+//!
+//! - `fact` is one of [`FACTS`]; the SQL deriving each is in
+//!   `queries/facts/`.
+//! - Every row is one version of a fact, valid from the extract
+//!   `version_from` until the extract `version_to` that superseded it (null
+//!   while current). "As of extract E" is the rows with `version_from <= E`
+//!   and `version_to` null or after E: exact for every committed extract,
+//!   at the cost of one row per change rather than a copy per extract.
+//! - `current/` holds the versions still current, by province (`_none`
+//!   for central units, `all` for the small tables) and a bucket of the
+//!   row's date (see [`layout_for`]), sorted by province and date; scoring
+//!   as of the latest extract reads nothing else. `closed/` holds, per
+//!   extract, the versions it superseded; an earlier as-of adds only the
+//!   closed files of later extracts.
+//! - A file an ingest changes is written again under the new generation;
+//!   readers take, per slot (the path without the generation), the file of
+//!   the highest generation the catalog has committed, so files of a killed
+//!   ingest are never read and the catalog replacement stays the one commit
+//!   point.
+//! - `vigil_hash` (128 bits of SHA-256 over the row's content) lets
+//!   maintenance tell a changed fact from one re-sent unchanged, which then
+//!   keeps its version.
+//!
+//! Maintenance recomputes only what the extract touched: the cases it sends
+//! or whose events it sends (before and after an event moves), the sessions
+//! it sends, and everything of a unit whose row changed.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{Datelike, NaiveDate};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, FixedSizeBinaryArray, RecordBatch, StringArray,
+    UInt32Array,
+};
+use datafusion::arrow::compute::{
+    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, take,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::datasource::MemTable;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::SessionContext;
+use sha2::{Digest, Sha256};
+
+use crate::reference::Reference;
+use crate::reference::calendar::Calendar;
+use crate::reference::contract::Table;
+use crate::reference::dates::day_number;
+use crate::reference::rules::Rules;
+use crate::store::{Catalog, ExtractEntry, FactsState, Layout, Store, StoreLock, failpoint};
+
+/// The version of how facts are written and compared; part of the
+/// fingerprint, so that facts written otherwise are rebuilt.
+const FORMAT: &str = "vigil-facts-2";
+
+/// Columns every fact row carries besides its content.
+pub const VALID_FROM: &str = "version_from";
+pub const VALID_TO: &str = "version_to";
+pub const HASH: &str = "vigil_hash";
+
+/// What the facts are derived with: a change to any of it changes the
+/// fingerprint, and facts of another fingerprint are rebuilt, never mixed.
+#[derive(Clone)]
+pub struct Derivation {
+    pub rules: Rules,
+    pub calendar: Arc<Calendar>,
+    pub reference: Reference,
+}
+
+impl Derivation {
+    /// The bundled rules, calendar and reference data.
+    pub fn bundled() -> Derivation {
+        let rules = Rules::bundled();
+        let calendar = rules.shipped_calendar();
+        Derivation {
+            rules,
+            calendar: Arc::new(calendar),
+            reference: Reference::bundled(),
+        }
+    }
+
+    /// SHA-256 over everything the derivations read besides the data: the
+    /// format of the facts, the limits of the rules file, the calendar's
+    /// days and hours, the lineage of provinces, and the SQL of
+    /// `queries/facts` and the views it uses.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(FORMAT.as_bytes());
+        h.update(format!("{:?}", self.rules.sql_limits()).as_bytes());
+        for e in self.calendar.entries() {
+            h.update(format!("{}|{:?};", e.date, e.kind).as_bytes());
+        }
+        h.update(format!("{:?}", self.calendar.hours()).as_bytes());
+        for l in &self.reference.lineage {
+            h.update(format!("{}>{};", l.old_code, l.new_code).as_bytes());
+        }
+        for f in &FACTS {
+            h.update(f.sql.as_bytes());
+        }
+        for q in DERIVATION_VIEWS.iter().chain(&TOUCH_QUERIES) {
+            h.update(q.1.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Calendar functions, `rules` and `province_lineage`.
+    pub fn register(&self, ctx: &SessionContext) -> Result<()> {
+        crate::reference::udf::register(ctx, self.calendar.clone());
+        ctx.register_table("rules", Arc::new(self.rules.sql_table()?))?;
+        ctx.register_table(
+            "province_lineage",
+            Arc::new(self.reference.lineage_table()?),
+        )?;
+        Ok(())
+    }
+}
+
+/// Which entities a fact's rows belong to, and so which of them an extract
+/// touches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The rows the extract sends for this table.
+    Sent(Table),
+    Cases,
+    Sessions,
+}
+
+/// One maintained fact.
+pub struct Fact {
+    pub name: &'static str,
+    /// The column naming the entity whose rows are recomputed together.
+    entity: &'static str,
+    scope: Scope,
+    /// Partitioned by `province_code` when true; one partition otherwise.
+    by_province: bool,
+    /// The date column each file is sorted by.
+    sort: Option<&'static str>,
+    /// The raw table whose current rows the fact carries, if any.
+    pub carries: Option<Table>,
+    sql: &'static str,
+}
+
+macro_rules! fact_sql {
+    ($file:literal) => {
+        include_str!(concat!("../../queries/facts/", $file))
+    };
+}
+
+/// Every fact, in maintenance order: units first (a changed unit touches
+/// its cases and sessions).
+pub const FACTS: [Fact; 7] = [
+    Fact {
+        name: "unit_facts",
+        entity: "unit_code",
+        scope: Scope::Sent(Table::Units),
+        by_province: false,
+        sort: None,
+        carries: Some(Table::Units),
+        sql: fact_sql!("unit_facts.sql"),
+    },
+    Fact {
+        name: "official_facts",
+        entity: "assignment_id",
+        scope: Scope::Sent(Table::Officials),
+        by_province: false,
+        sort: None,
+        carries: Some(Table::Officials),
+        sql: fact_sql!("official_facts.sql"),
+    },
+    Fact {
+        name: "inspection_facts",
+        entity: "inspection_id",
+        scope: Scope::Sent(Table::Inspections),
+        by_province: false,
+        sort: None,
+        carries: Some(Table::Inspections),
+        sql: fact_sql!("inspection_facts.sql"),
+    },
+    Fact {
+        name: "session_facts",
+        entity: "session_id",
+        scope: Scope::Sessions,
+        by_province: true,
+        sort: Some("session_date"),
+        carries: Some(Table::ReceptionSessions),
+        sql: fact_sql!("session_facts.sql"),
+    },
+    Fact {
+        name: "case_facts",
+        entity: "case_id",
+        scope: Scope::Cases,
+        by_province: true,
+        sort: Some("received_at"),
+        carries: Some(Table::Cases),
+        sql: fact_sql!("case_facts.sql"),
+    },
+    Fact {
+        name: "event_facts",
+        entity: "case_id",
+        scope: Scope::Cases,
+        by_province: true,
+        sort: Some("occurred_at"),
+        carries: Some(Table::CaseEvents),
+        sql: fact_sql!("event_facts.sql"),
+    },
+    Fact {
+        name: "stage_facts",
+        entity: "case_id",
+        scope: Scope::Cases,
+        by_province: true,
+        sort: Some("deadline"),
+        carries: None,
+        sql: fact_sql!("stage_facts.sql"),
+    },
+];
+
+/// Views the derivations read, defined over the touched rows, in order.
+const DERIVATION_VIEWS: [(&str, &str); 3] = [
+    (
+        "unit_province",
+        include_str!("../../queries/unit_province.sql"),
+    ),
+    (
+        "case_progress",
+        include_str!("../../queries/case_progress.sql"),
+    ),
+    ("stages", include_str!("../../queries/stages.sql")),
+];
+
+/// What an extract touches, computed in this order.
+const TOUCH_QUERIES: [(&str, &str); 3] = [
+    ("changed_units", fact_sql!("changed_units.sql")),
+    ("touched_cases", fact_sql!("touched_cases.sql")),
+    ("touched_sessions", fact_sql!("touched_sessions.sql")),
+];
+
+fn fact_of(table: Table) -> &'static Fact {
+    FACTS
+        .iter()
+        .find(|f| f.carries == Some(table))
+        .expect("every table is carried by a fact")
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+/// The committed file of each slot: a slot is a file's path inside the
+/// facts folder without its generation (`current/stage_facts/01/2026q3`,
+/// `closed/stage_facts/2026-10-31`).
+#[derive(Default)]
+struct FileIndex {
+    files: BTreeMap<String, (u64, PathBuf)>,
+}
+
+/// The slot and generation of a file name `<slot>.g<generation>.parquet`.
+fn parse_file_name(name: &str) -> Option<(&str, u64)> {
+    let stem = name.strip_suffix(".parquet")?;
+    let (slot, generation) = stem.rsplit_once(".g")?;
+    Some((slot, generation.parse().ok()?))
+}
+
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if !d.exists() {
+            continue;
+        }
+        for e in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl FileIndex {
+    /// Files of generations up to `committed`; with `stale`, collects the
+    /// others: superseded (with the file that superseded it) or written by
+    /// an ingest that never committed (with none).
+    fn load(dir: &Path, committed: u64, mut stale: Option<&mut Vec<Stale>>) -> Result<FileIndex> {
+        let mut idx = FileIndex::default();
+        for path in files_under(dir)? {
+            let Ok(rel) = path.strip_prefix(dir) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().into_owned();
+            let Some((slot, g)) = parse_file_name(&rel) else {
+                continue;
+            };
+            let superseded = if g > committed {
+                Some((path, None))
+            } else {
+                match idx.files.get(slot) {
+                    Some((og, newer)) if *og > g => Some((path, Some(newer.clone()))),
+                    _ => idx
+                        .files
+                        .insert(slot.to_string(), (g, path.clone()))
+                        .map(|(_, old)| (old, Some(path))),
+                }
+            };
+            if let (Some(s), Some(old)) = (stale.as_deref_mut(), superseded) {
+                s.push(old);
+            }
+        }
+        Ok(idx)
+    }
+
+    /// The current-tier files of a fact.
+    fn current(&self, fact: &str) -> Vec<PathBuf> {
+        let prefix = format!("{CURRENT}/{fact}/");
+        self.files
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, (_, p))| p.clone())
+            .collect()
+    }
+
+    /// The closed-tier files of a fact holding versions still valid at
+    /// `as_of` (closed by a later extract).
+    fn closed_after(&self, fact: &str, as_of: NaiveDate) -> Vec<PathBuf> {
+        let prefix = format!("{CLOSED}/{fact}/");
+        self.files
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| {
+                crate::reference::dates::parse_date(&k[prefix.len()..]).is_some_and(|d| d > as_of)
+            })
+            .map(|(_, (_, p))| p.clone())
+            .collect()
+    }
+
+    fn get(&self, slot: &str) -> Option<&Path> {
+        self.files.get(slot).map(|(_, p)| p.as_path())
+    }
+}
+
+/// The two tiers: versions still current, by fact, province and quarter;
+/// versions superseded, by fact and the extract that superseded them.
+const CURRENT: &str = "current";
+const CLOSED: &str = "closed";
+
+/// A fact file no committed generation reads, and the file that
+/// superseded it (none: its generation was never committed).
+type Stale = (PathBuf, Option<PathBuf>);
+
+/// How long a superseded fact file stays after the file that replaced it
+/// was written: a reader that took the catalog just before that commit
+/// (a server building a context, an analyst's query of up to its timeout)
+/// still finds every file its catalog names.
+pub const SUPERSEDED_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Removes fact files no reader needs: those of generations never
+/// committed, and those superseded by a committed generation written more
+/// than [`SUPERSEDED_GRACE`] ago.
+pub fn remove_stale(dir: &Path, committed: u64) -> Result<()> {
+    let mut stale = Vec::new();
+    FileIndex::load(dir, committed, Some(&mut stale))?;
+    let now = std::time::SystemTime::now();
+    let aged = |by: &Path| {
+        fs::metadata(by)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > SUPERSEDED_GRACE)
+    };
+    for (p, by) in stale {
+        if by.as_deref().is_none_or(aged) {
+            fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn writer_properties() -> WriterProperties {
+    // Row groups of 128 k rows with page statistics: a period's rows can be
+    // skipped by their dates; zstd 1 keeps maintenance quick.
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level")))
+        .set_max_row_group_row_count(Some(1 << 17))
+        .build()
+}
+
+fn write_file(path: &Path, batch: &RecordBatch) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))?;
+    w.write(batch)?;
+    // Made durable together by `sync_filesystem` before the commit: one
+    // flush instead of one per file.
+    w.into_inner()?;
+    Ok(())
+}
+
+/// Flushes every file written under `dir` (and its folders) to disk.
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: syncfs takes an open descriptor and only flushes.
+        if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("flushing {}", dir.display()));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        f.sync_all()?;
+        for e in files_under(dir)? {
+            File::open(&e)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(1 << 16)
+        .build()?;
+    let schema = datafusion::arrow::record_batch::RecordBatchReader::schema(&reader);
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok((schema, batches))
+}
+
+fn file_schema(path: &Path) -> Result<SchemaRef> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(ParquetRecordBatchReaderBuilder::try_new(file)?
+        .schema()
+        .clone())
+}
+
+fn date_sql(d: NaiveDate) -> String {
+    format!("DATE '{}'", d.format("%Y-%m-%d"))
+}
+
+/// Registers `name` over the files with the schema they were written with,
+/// or as an empty table of `schema` when there are none.
+async fn register_versions(
+    ctx: &SessionContext,
+    name: &str,
+    files: &[PathBuf],
+    schema: Option<SchemaRef>,
+) -> Result<()> {
+    let schema = match files.first() {
+        Some(first) => file_schema(first)?,
+        None => schema.ok_or_else(|| anyhow!("{name}: no schema"))?,
+    };
+    crate::store::register_files(ctx, name, schema, files).await
+}
+
+fn column_list(schema: &Schema, prefix: &str) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{prefix}\"{}\"", f.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---------------------------------------------------------------------------
+// Reading the facts
+
+/// Registers every fact as of `as_of` (`<fact>`, over `<fact>_versions`),
+/// and the views scoring and analysts read: the six tables by their own
+/// names, `case_progress`, `stages` and `entry_records`.
+pub async fn register(
+    ctx: &SessionContext,
+    dir: &Path,
+    generation: u64,
+    as_of: NaiveDate,
+    derivation: &Derivation,
+) -> Result<()> {
+    let idx = FileIndex::load(dir, generation, None)?;
+    let mut schemas = None;
+    for fact in &FACTS {
+        let mut files = idx.current(fact.name);
+        files.extend(idx.closed_after(fact.name, as_of));
+        let schema = if files.is_empty() {
+            if schemas.is_none() {
+                schemas = Some(fact_schemas(derivation).await?);
+            }
+            schemas.as_ref().and_then(|s| s.get(fact.name).cloned())
+        } else {
+            None
+        };
+        let versions = format!("{}_versions", fact.name);
+        register_versions(ctx, &versions, &files, schema).await?;
+        ctx.sql(&format!(
+            "CREATE VIEW {} AS SELECT * FROM {versions} \
+             WHERE {VALID_FROM} <= {d} AND ({VALID_TO} IS NULL OR {VALID_TO} > {d})",
+            fact.name,
+            d = date_sql(as_of)
+        ))
+        .await?;
+    }
+    for table in Table::ALL {
+        ctx.sql(&format!(
+            "CREATE VIEW {} AS SELECT {} FROM {}",
+            table.name(),
+            column_list(&table.stored_schema(), ""),
+            fact_of(table).name
+        ))
+        .await?;
+    }
+    for (name, sql) in READ_VIEWS {
+        ctx.sql(&format!("CREATE VIEW {name} AS {sql}"))
+            .await
+            .with_context(|| format!("the view {name}"))?;
+    }
+    Ok(())
+}
+
+/// Views over the facts with the names and columns the counting queries,
+/// the evidence and analysts read.
+const READ_VIEWS: [(&str, &str); 3] = [
+    (
+        "case_progress",
+        "SELECT case_id, acceptance_done, response_done, settlement_done, vssid_done, \
+                first_accepted, first_settled, extensions_filed \
+         FROM case_facts WHERE has_progress",
+    ),
+    (
+        "stages",
+        "SELECT case_id, unit_code, province_code, case_type, stage, start_date, deadline, \
+                deadline_at, completed_at, completed_date, on_time, extensions_counted \
+         FROM stage_facts",
+    ),
+    (
+        "entry_records",
+        include_str!("../../queries/entry_records.sql"),
+    ),
+];
+
+/// The schema of every fact, from planning its SQL over empty tables.
+async fn fact_schemas(derivation: &Derivation) -> Result<BTreeMap<&'static str, SchemaRef>> {
+    let m = Maintenance::prepare(
+        derivation,
+        &FileIndex::default(),
+        &Sources::default(),
+        Layout::default(),
+    )
+    .await?;
+    m.touch_units().await?;
+    let mut out = BTreeMap::new();
+    for fact in &FACTS {
+        let df = m.ctx.sql(fact.sql).await?;
+        out.insert(fact.name, fact_schema(df.schema().as_arrow()));
+    }
+    Ok(out)
+}
+
+/// A fact's stored schema: its content, every column nullable (the same
+/// content may come from a strict extract file or a lenient view), and the
+/// version columns.
+fn fact_schema(content: &Schema) -> SchemaRef {
+    let mut fields: Vec<Field> = content
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    fields.push(Field::new(VALID_FROM, DataType::Date32, false));
+    fields.push(Field::new(VALID_TO, DataType::Date32, true));
+    fields.push(Field::new(HASH, DataType::FixedSizeBinary(16), false));
+    Arc::new(Schema::new(fields))
+}
+
+// ---------------------------------------------------------------------------
+// Maintaining the facts
+
+/// The accepted rows of one extract, per table (a table the extract lacks
+/// has none), and how many there are.
+#[derive(Default)]
+pub struct Sources {
+    pub files: BTreeMap<&'static str, PathBuf>,
+    pub rows: u64,
+}
+
+/// How the current tier is split, chosen from the rows per extract when
+/// a facts folder is created (and again by every rebuild). An ingest writes
+/// again every current-tier file its changes fall in, and most changes fall
+/// in recent dates; a finer split writes less but opens more files.
+///
+/// - under 20,000 rows an extract (sample and test data): one file per
+///   fact and year of the row's date, rows sorted by province and date, so
+///   each province still has row groups of its own;
+/// - up to 250,000 (about the real national volume): one file per province
+///   and year of the row's date;
+/// - above (several times the real volume): one file per province and
+///   quarter.
+pub fn layout_for(rows_per_extract: u64) -> Layout {
+    match rows_per_extract {
+        0..20_000 => Layout::Single,
+        20_000..250_000 => Layout::Year,
+        _ => Layout::Quarter,
+    }
+}
+
+/// One extract's maintenance: a context with the extract's rows (`new_*`),
+/// the current facts before it (`<fact>_prior`, `prior_*`) and the views
+/// the derivations read.
+struct Maintenance {
+    ctx: SessionContext,
+    layout: Layout,
+}
+
+impl Maintenance {
+    async fn prepare(
+        d: &Derivation,
+        idx: &FileIndex,
+        sources: &Sources,
+        layout: Layout,
+    ) -> Result<Maintenance> {
+        // Filters pushed into the Parquet scans: the touched entities are a
+        // small part of the facts, and a scan that decodes the key column
+        // first can skip the other columns of every row that is not one.
+        let mut config = datafusion::prelude::SessionConfig::new();
+        let parquet = &mut config.options_mut().execution.parquet;
+        parquet.pushdown_filters = true;
+        parquet.reorder_filters = true;
+        let ctx = SessionContext::new_with_config(config);
+        d.register(&ctx)?;
+        for table in Table::ALL {
+            let name = format!("new_{}", table.name());
+            let files: Vec<PathBuf> = sources
+                .files
+                .get(table.name())
+                .cloned()
+                .into_iter()
+                .collect();
+            register_versions(&ctx, &name, &files, Some(table.stored_schema())).await?;
+        }
+        for fact in &FACTS {
+            let files = idx.current(fact.name);
+            let prior = format!("{}_prior", fact.name);
+            if files.is_empty() {
+                if let Some(t) = fact.carries {
+                    let empty = MemTable::try_new(t.stored_schema(), vec![vec![]])?;
+                    ctx.register_table(format!("prior_{}", t.name()), Arc::new(empty))?;
+                }
+                continue;
+            }
+            register_versions(&ctx, &prior, &files, None).await?;
+            if let Some(t) = fact.carries {
+                ctx.sql(&format!(
+                    "CREATE VIEW prior_{} AS SELECT {} FROM {prior}",
+                    t.name(),
+                    column_list(&t.stored_schema(), "")
+                ))
+                .await?;
+            }
+        }
+        // The small tables, whole: the derivations join them.
+        for table in [Table::Units, Table::Officials, Table::Inspections] {
+            current_view(&ctx, table, None).await?;
+        }
+        ctx.sql(&format!(
+            "CREATE VIEW unit_province AS {}",
+            DERIVATION_VIEWS[0].1
+        ))
+        .await?;
+        Ok(Maintenance { ctx, layout })
+    }
+
+    /// Registers the units whose province may have changed, the touched
+    /// cases and sessions, and the views over them.
+    async fn touch_units(&self) -> Result<()> {
+        for (name, sql) in TOUCH_QUERIES {
+            let t = std::time::Instant::now();
+            let df = self.ctx.sql(sql).await?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await.with_context(|| name.to_string())?;
+            self.ctx
+                .register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+            tracing::debug!(query = name, elapsed = ?t.elapsed(), "touch query");
+        }
+        current_view(&self.ctx, Table::Cases, Some(("case_id", "touched_cases"))).await?;
+        current_view(
+            &self.ctx,
+            Table::CaseEvents,
+            Some(("case_id", "touched_cases")),
+        )
+        .await?;
+        current_view(
+            &self.ctx,
+            Table::ReceptionSessions,
+            Some(("session_id", "touched_sessions")),
+        )
+        .await?;
+        // Several facts read these: computed once, over the touched rows
+        // only (a small part of the store). The derivation views are
+        // defined after, as a view reads the tables it was defined over.
+        for name in [
+            "unit_province",
+            "cases",
+            "case_events",
+            "reception_sessions",
+        ] {
+            keep_in_memory(&self.ctx, name).await?;
+        }
+        for (name, sql) in &DERIVATION_VIEWS[1..] {
+            self.ctx
+                .sql(&format!("CREATE VIEW {name} AS {sql}"))
+                .await
+                .with_context(|| format!("queries/{name}.sql"))?;
+        }
+        keep_in_memory(&self.ctx, "case_progress").await?;
+        Ok(())
+    }
+
+    /// The entities of `fact` the extract touches, as a SQL subquery.
+    fn touched(fact: &Fact) -> String {
+        match fact.scope {
+            Scope::Sent(t) => format!("SELECT \"{}\" FROM new_{}", fact.entity, t.name()),
+            Scope::Cases => "SELECT case_id FROM touched_cases".to_string(),
+            Scope::Sessions => "SELECT session_id FROM touched_sessions".to_string(),
+        }
+    }
+
+    /// The slot and hash of the current versions of the touched entities.
+    async fn prior_versions(&self, fact: &Fact) -> Result<Vec<(String, [u8; 16])>> {
+        let prior = format!("{}_prior", fact.name);
+        if !self.ctx.table_exist(prior.as_str())? {
+            return Ok(Vec::new());
+        }
+        let part = if fact.by_province {
+            "province_code"
+        } else {
+            "CAST(NULL AS VARCHAR)"
+        };
+        let day = fact
+            .sort
+            .map(|c| format!("CAST(\"{c}\" AS DATE)"))
+            .unwrap_or_else(|| "CAST(NULL AS DATE)".to_string());
+        let sql = format!(
+            "SELECT {part} AS part, {day} AS day, {HASH} FROM {prior} \
+             WHERE \"{e}\" IN ({touched})",
+            e = fact.entity,
+            touched = Maintenance::touched(fact)
+        );
+        let batches = self.ctx.sql(&sql).await?.collect().await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let slots = slots(fact, self.layout, b.column(0), b.column(1))?;
+            let hashes = b
+                .column(2)
+                .as_any()
+                .downcast_ref::<FixedSizeBinaryArray>()
+                .context("vigil_hash")?;
+            for (i, slot) in slots.into_iter().enumerate() {
+                let mut h = [0u8; 16];
+                h.copy_from_slice(hashes.value(i));
+                out.push((slot, h));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The current-tier slot of each row, `current/<fact>/<province>/<bucket>`:
+/// its province (`_none` for central units) and the year or quarter of its
+/// date (`_none` without one), as the layout says; `all` where not split.
+fn slots(fact: &Fact, layout: Layout, province: &ArrayRef, day: &ArrayRef) -> Result<Vec<String>> {
+    let day = datafusion::arrow::compute::cast(day, &DataType::Date32)?;
+    let day = day
+        .as_any()
+        .downcast_ref::<Date32Array>()
+        .context("a date")?;
+    let province = province.as_any().downcast_ref::<StringArray>();
+    Ok((0..day.len())
+        .map(|i| {
+            let part = match (fact.by_province && layout != Layout::Single, province) {
+                (false, _) => "all".to_string(),
+                (true, Some(p)) if p.is_valid(i) && !p.value(i).is_empty() => {
+                    p.value(i).to_string()
+                }
+                (true, _) => "_none".to_string(),
+            };
+            let bucket = match (fact.sort, layout) {
+                (None, _) => "all".to_string(),
+                _ if day.is_null(i) => "_none".to_string(),
+                (_, Layout::Single | Layout::Year) => {
+                    crate::reference::dates::date_from_day(day.value(i))
+                        .year()
+                        .to_string()
+                }
+                (_, Layout::Quarter) => {
+                    let d = crate::reference::dates::date_from_day(day.value(i));
+                    format!("{}q{}", d.year(), d.month0() / 3 + 1)
+                }
+            };
+            format!("{CURRENT}/{}/{part}/{bucket}", fact.name)
+        })
+        .collect())
+}
+
+/// The current rows of `table` as of the extract: its own rows, and the
+/// prior ones it does not replace; restricted to `scope` (a column and a
+/// table of the touched values) when given.
+async fn current_view(
+    ctx: &SessionContext,
+    table: Table,
+    scope: Option<(&str, &str)>,
+) -> Result<()> {
+    let cols = column_list(&table.stored_schema(), "");
+    let pk = table.primary_key();
+    let name = table.name();
+    let within = scope
+        .map(|(col, t)| format!(" AND \"{col}\" IN (SELECT \"{col}\" FROM {t})"))
+        .unwrap_or_default();
+    ctx.sql(&format!(
+        "CREATE VIEW {name} AS \
+         SELECT {cols} FROM new_{name} WHERE true{within} \
+         UNION ALL \
+         SELECT {cols} FROM prior_{name} \
+         WHERE \"{pk}\" NOT IN (SELECT \"{pk}\" FROM new_{name}){within}"
+    ))
+    .await
+    .with_context(|| format!("the current rows of {name}"))?;
+    Ok(())
+}
+
+/// Replaces a view by a table of its rows, computed once.
+async fn keep_in_memory(ctx: &SessionContext, name: &str) -> Result<()> {
+    let t = std::time::Instant::now();
+    let df = ctx.table(name).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df
+        .collect()
+        .await
+        .with_context(|| format!("computing {name}"))?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    tracing::debug!(view = name, elapsed = ?t.elapsed(), "kept in memory");
+    Ok(())
+}
+
+/// 128 bits of SHA-256 over each row's content, in Arrow's row format
+/// (which is the same for the same values of the same types). The
+/// `extract_date` a row came with is left out: a row sent again unchanged
+/// keeps its version, which stays dated by the extract that first sent it.
+fn row_hashes(batch: &RecordBatch) -> Result<Vec<[u8; 16]>> {
+    let schema = batch.schema();
+    let content: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| schema.field(i).name() != crate::reference::contract::EXTRACT_DATE)
+        .collect();
+    let fields: Vec<SortField> = content
+        .iter()
+        .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields)?;
+    let columns: Vec<ArrayRef> = content.iter().map(|&i| batch.column(i).clone()).collect();
+    let rows = converter.convert_columns(&columns)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let d = Sha256::digest(r.as_ref());
+            let mut h = [0u8; 16];
+            h.copy_from_slice(&d[..16]);
+            h
+        })
+        .collect())
+}
+
+/// What one fact's maintenance changed: versions added and closed.
+struct Change {
+    added: usize,
+    closed: usize,
+}
+
+/// Where one extract's maintenance writes: the facts folder, the
+/// generation the catalog names now, the one being written, and whether
+/// the current tier is split by quarter.
+pub struct Target<'a> {
+    pub dir: &'a Path,
+    pub committed: u64,
+    pub generation: u64,
+    pub layout: Layout,
+}
+
+/// Maintains the facts for one extract, writing its files under
+/// `target.generation`. Nothing written here is read before the catalog
+/// commits that generation.
+pub async fn apply(
+    target: &Target<'_>,
+    extract_date: NaiveDate,
+    sources: &Sources,
+    derivation: &Derivation,
+) -> Result<()> {
+    let t = std::time::Instant::now();
+    let idx = FileIndex::load(target.dir, target.committed, None)?;
+    let m = Maintenance::prepare(derivation, &idx, sources, target.layout).await?;
+    tracing::debug!(elapsed = ?t.elapsed(), "prepared");
+    let w = Writer {
+        dir: target.dir,
+        idx: &idx,
+        generation: target.generation,
+        day: day_number(extract_date),
+    };
+    let t = std::time::Instant::now();
+    m.touch_units().await?;
+    tracing::debug!(elapsed = ?t.elapsed(), "touched");
+    for fact in &FACTS {
+        let t = std::time::Instant::now();
+        let c = w.maintain(&m, fact).await?;
+        tracing::debug!(fact = fact.name, added = c.added, closed = c.closed, elapsed = ?t.elapsed(), "maintained");
+    }
+    Ok(())
+}
+
+struct Writer<'a> {
+    dir: &'a Path,
+    idx: &'a FileIndex,
+    generation: u64,
+    day: i32,
+}
+
+impl Writer<'_> {
+    fn path(&self, slot: &str) -> PathBuf {
+        self.dir
+            .join(format!("{slot}.g{}.parquet", self.generation))
+    }
+
+    /// Derives the touched entities' facts, compares them with their
+    /// current versions by hash, and writes what changed: each current-tier
+    /// file that gains or loses versions is written again, and the versions
+    /// superseded go, with `valid_to` set, to one closed-tier file.
+    async fn maintain(&self, m: &Maintenance, fact: &Fact) -> Result<Change> {
+        let t = std::time::Instant::now();
+        let df = m
+            .ctx
+            .sql(fact.sql)
+            .await
+            .with_context(|| format!("queries/facts/{}.sql", fact.name))?;
+        let content = Arc::new(df.schema().as_arrow().clone());
+        let batches = df
+            .collect()
+            .await
+            .with_context(|| format!("deriving {}", fact.name))?;
+        let derived = concat_batches(&content, &batches)?;
+        tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "derived");
+        let t = std::time::Instant::now();
+        let hashes = row_hashes(&derived)?;
+        let prior = m.prior_versions(fact).await?;
+        tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "hashed and read prior versions");
+        let prior_set: HashSet<[u8; 16]> = prior.iter().map(|p| p.1).collect();
+        let derived_set: HashSet<[u8; 16]> = hashes.iter().copied().collect();
+        let mut closing: BTreeMap<String, HashSet<[u8; 16]>> = BTreeMap::new();
+        for (slot, h) in &prior {
+            if !derived_set.contains(h) {
+                closing.entry(slot.clone()).or_default().insert(*h);
+            }
+        }
+        let keep = BooleanArray::from(
+            hashes
+                .iter()
+                .map(|h| !prior_set.contains(h))
+                .collect::<Vec<_>>(),
+        );
+        let added = with_versions(
+            &filter_record_batch(&derived, &keep)?,
+            hashes.iter().filter(|h| !prior_set.contains(*h)).copied(),
+            self.day,
+        )?;
+        let added_rows = added.num_rows();
+        let mut gaining: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        if added_rows > 0 {
+            let province = added
+                .column_by_name("province_code")
+                .cloned()
+                .unwrap_or_else(|| {
+                    datafusion::arrow::array::new_null_array(&DataType::Utf8, added_rows)
+                });
+            let day = match fact.sort {
+                Some(c) => added.column_by_name(c).context("sort column")?.clone(),
+                None => datafusion::arrow::array::new_null_array(&DataType::Date32, added_rows),
+            };
+            for (i, slot) in slots(fact, m.layout, &province, &day)?
+                .into_iter()
+                .enumerate()
+            {
+                gaining.entry(slot).or_default().push(i as u32);
+            }
+        }
+        let mut closed = Vec::new();
+        let touched: std::collections::BTreeSet<&String> =
+            closing.keys().chain(gaining.keys()).collect();
+        for slot in touched {
+            let mut parts = Vec::new();
+            if let Some(path) = self.idx.get(slot) {
+                let (old, gone) = split_closed(path, closing.get(slot), self.day)?;
+                parts.push(old);
+                closed.push(gone);
+            } else if closing.contains_key(slot) {
+                bail!(
+                    "{}: no file for {slot}; rebuild the facts (`vigil rebuild`)",
+                    fact.name
+                );
+            }
+            if let Some(rows) = gaining.get(slot) {
+                let idx = UInt32Array::from(rows.clone());
+                parts.push(take_rows(&added, &idx)?);
+            }
+            let merged = concat_batches(&added.schema(), &parts)?;
+            // Files of the single layout hold every province.
+            let by_province =
+                (fact.by_province && m.layout == Layout::Single).then_some("province_code");
+            write_file(&self.path(slot), &sorted(&merged, by_province, fact.sort)?)?;
+        }
+        let closed = concat_batches(&added.schema(), &closed)?;
+        let closed_rows = closed.num_rows();
+        if closed_rows > 0 {
+            let vf = crate::reference::dates::date_from_day(self.day);
+            let slot = format!("{CLOSED}/{}/{}", fact.name, vf.format("%Y-%m-%d"));
+            write_file(&self.path(&slot), &closed)?;
+        }
+        Ok(Change {
+            added: added_rows,
+            closed: closed_rows,
+        })
+    }
+}
+
+/// The rows of a derived batch as versions: valid from this extract, not
+/// yet superseded, with their hashes.
+fn with_versions(
+    batch: &RecordBatch,
+    hashes: impl Iterator<Item = [u8; 16]>,
+    day: i32,
+) -> Result<RecordBatch> {
+    let schema = fact_schema(&batch.schema());
+    let n = batch.num_rows();
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(Date32Array::from(vec![day; n])));
+    columns.push(Arc::new(Date32Array::from(vec![None; n])));
+    let hashes: Vec<[u8; 16]> = hashes.collect();
+    columns.push(Arc::new(if hashes.is_empty() {
+        FixedSizeBinaryArray::new_null(16, 0)
+    } else {
+        FixedSizeBinaryArray::try_from_iter(hashes.into_iter())?
+    }));
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Reads a current-tier file and splits it into the versions that stay
+/// and those `closing` names, the latter with `valid_to` set to `day`.
+fn split_closed(
+    path: &Path,
+    closing: Option<&HashSet<[u8; 16]>>,
+    day: i32,
+) -> Result<(RecordBatch, RecordBatch)> {
+    let (schema, batches) = read_file(path)?;
+    let whole = concat_batches(&schema, &batches)?;
+    let Some(closing) = closing else {
+        let none = whole.slice(0, 0);
+        return Ok((whole, none));
+    };
+    let hashes = whole
+        .column_by_name(HASH)
+        .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
+        .context("vigil_hash")?;
+    let goes = BooleanArray::from(
+        (0..whole.num_rows())
+            .map(|i| closing.contains(hashes.value(i)))
+            .collect::<Vec<_>>(),
+    );
+    let found = goes.true_count();
+    if found != closing.len() {
+        bail!(
+            "{} holds {found} of the {} versions to close; rebuild the facts (`vigil rebuild`)",
+            path.display(),
+            closing.len()
+        );
+    }
+    let stays = datafusion::arrow::compute::not(&goes)?;
+    let gone = filter_record_batch(&whole, &goes)?;
+    let mut columns = gone.columns().to_vec();
+    let at = schema.index_of(VALID_TO)?;
+    columns[at] = Arc::new(Date32Array::from(vec![day; gone.num_rows()]));
+    Ok((
+        filter_record_batch(&whole, &stays)?,
+        RecordBatch::try_new(schema, columns)?,
+    ))
+}
+
+fn take_rows(batch: &RecordBatch, idx: &UInt32Array) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| take(c, idx, None))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+/// The batch sorted by province and date, so that row groups and pages
+/// hold one province's neighbouring dates and their statistics let a
+/// province or a period skip the rest.
+fn sorted(batch: &RecordBatch, province: Option<&str>, day: Option<&str>) -> Result<RecordBatch> {
+    let columns = province
+        .into_iter()
+        .chain(day)
+        .map(|c| {
+            Ok(SortColumn {
+                values: batch.column_by_name(c).context("sort column")?.clone(),
+                options: Some(SortOptions::default()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if columns.is_empty() {
+        return Ok(batch.clone());
+    }
+    let order = lexsort_to_indices(&columns, None)?;
+    take_rows(batch, &order)
+}
+
+// ---------------------------------------------------------------------------
+// Keeping the facts in step with the catalog
+
+/// Why the committed facts cannot serve `derivation`, if they cannot.
+pub fn stale_reason(cat: &Catalog, derivation: &Derivation) -> Option<String> {
+    let latest = cat.latest()?.extract_date;
+    match &cat.facts {
+        None => Some(
+            "the store has no facts yet (it was written by an earlier version of vigil); \
+             nothing in it changes"
+                .to_string(),
+        ),
+        Some(f) if f.fingerprint != derivation.fingerprint() => Some(
+            "the rules file, the calendar or the province lineage changed since the facts were built"
+                .to_string(),
+        ),
+        Some(f) if f.through != latest => Some(format!(
+            "the facts cover extracts up to {} but the store holds extracts up to {latest}",
+            f.through
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The accepted rows of one committed extract.
+fn committed_sources(store: &Store, entry: &ExtractEntry) -> Sources {
+    let mut s = Sources {
+        rows: entry.accepted(),
+        ..Sources::default()
+    };
+    for t in Table::ALL {
+        if let Some(p) = store.extract_table_file(entry, t) {
+            s.files.insert(t.name(), p);
+        }
+    }
+    s
+}
+
+/// Builds the facts of every committed extract afresh in a new folder, by
+/// maintaining them extract after extract exactly as ingest does. Returns
+/// the state to commit; nothing is committed here.
+pub async fn rebuild(
+    store: &Store,
+    _lock: &StoreLock,
+    cat: &Catalog,
+    derivation: &Derivation,
+) -> Result<FactsState> {
+    let fingerprint = derivation.fingerprint();
+    let dir_name = format!(
+        "{}-{}",
+        &fingerprint[..12],
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f")
+    );
+    let dir = store.facts_dir(&dir_name);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut through = NaiveDate::MIN;
+    let rows: u64 = cat.extracts.iter().map(ExtractEntry::accepted).sum();
+    let layout = layout_for(rows / cat.extracts.len().max(1) as u64);
+    for (i, entry) in cat.extracts.iter().enumerate() {
+        let sources = committed_sources(store, entry);
+        let target = Target {
+            dir: &dir,
+            committed: i as u64,
+            generation: i as u64 + 1,
+            layout,
+        };
+        apply(&target, entry.extract_date, &sources, derivation)
+            .await
+            .with_context(|| format!("building the facts of extract {}", entry.extract_date))?;
+        through = entry.extract_date;
+    }
+    sync_filesystem(&dir)?;
+    failpoint("facts-written");
+    Ok(FactsState {
+        dir: dir_name,
+        fingerprint,
+        generation: cat.extracts.len() as u64,
+        through,
+        layout,
+    })
+}
+
+/// Rebuilds and commits the facts when they cannot serve `derivation`
+/// (saying why on standard error); returns the committed state, or `None`
+/// for a store without extracts.
+pub async fn ensure(store: &Store, derivation: &Derivation) -> Result<Option<FactsState>> {
+    let cat = store.catalog()?;
+    if stale_reason(&cat, derivation).is_none() {
+        return Ok(cat.facts);
+    }
+    rebuild_and_commit(store, derivation, |cat| {
+        match stale_reason(cat, derivation) {
+            Some(reason) => {
+                eprintln!("vigil: rebuilding the facts: {reason}");
+                true
+            }
+            None => false,
+        }
+    })
+    .await
+}
+
+/// Under the store's lock, rebuilds and commits the facts of every stored
+/// extract when `wanted` says so for the catalog as it is once locked
+/// (another process may have brought it up to date meanwhile); removes
+/// what the old facts leave behind. Returns the facts then committed.
+pub async fn rebuild_and_commit(
+    store: &Store,
+    derivation: &Derivation,
+    wanted: impl FnOnce(&Catalog) -> bool,
+) -> Result<Option<FactsState>> {
+    let lock = store.lock()?;
+    store.clean_leftovers(&lock)?;
+    let cat = store.catalog()?;
+    if cat.extracts.is_empty() || !wanted(&cat) {
+        return Ok(cat.facts);
+    }
+    let state = rebuild(store, &lock, &cat, derivation).await?;
+    store.commit_facts(&lock, state.clone())?;
+    store.clean_leftovers(&lock)?;
+    Ok(Some(state))
+}
+
+/// Maintains the facts for an extract being ingested (the store is locked
+/// and its accepted rows staged), rebuilding first if the committed facts
+/// are stale. Returns the state to commit with the extract.
+pub fn for_ingest(
+    store: &Store,
+    lock: &StoreLock,
+    cat: &Catalog,
+    extract_date: NaiveDate,
+    sources: &Sources,
+    derivation: &Derivation,
+) -> Result<FactsState> {
+    run_blocking(async {
+        let prior = match (&cat.facts, stale_reason(cat, derivation)) {
+            (Some(f), None) => {
+                remove_stale(&store.facts_dir(&f.dir), f.generation)?;
+                f.clone()
+            }
+            (_, Some(reason)) => {
+                eprintln!("vigil: rebuilding the facts: {reason}");
+                rebuild(store, lock, cat, derivation).await?
+            }
+            (None, None) => {
+                // An empty store: the first facts folder.
+                let fingerprint = derivation.fingerprint();
+                FactsState {
+                    dir: format!("{}-{}", &fingerprint[..12], extract_date.format("%Y%m%d")),
+                    fingerprint,
+                    generation: 0,
+                    through: NaiveDate::MIN,
+                    layout: layout_for(sources.rows),
+                }
+            }
+        };
+        let dir = store.facts_dir(&prior.dir);
+        let generation = prior.generation + 1;
+        let target = Target {
+            dir: &dir,
+            committed: prior.generation,
+            generation,
+            layout: prior.layout,
+        };
+        apply(&target, extract_date, sources, derivation).await?;
+        sync_filesystem(&dir)?;
+        failpoint("facts-written");
+        Ok(FactsState {
+            generation,
+            through: extract_date,
+            ..prior
+        })
+    })
+}
+
+/// Runs a future to completion on a runtime of its own, on its own thread,
+/// so that callers inside or outside a runtime can wait for it.
+pub fn run_blocking<T: Send>(fut: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for fact maintenance")
+                .block_on(fut)
+        })
+        .join()
+        .expect("fact maintenance thread")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_carry_slot_and_generation() {
+        assert_eq!(
+            parse_file_name("current/stage_facts/01/2026q3.g12.parquet"),
+            Some(("current/stage_facts/01/2026q3", 12))
+        );
+        assert_eq!(
+            parse_file_name("closed/case_facts/2026-10-31.g3.parquet"),
+            Some(("closed/case_facts/2026-10-31", 3))
+        );
+        assert_eq!(parse_file_name("current/x/all.parquet"), None);
+        assert_eq!(parse_file_name("current/x/all.gx.parquet"), None);
+    }
+
+    #[test]
+    fn readers_take_the_latest_committed_generation_of_each_slot() {
+        let tmp = tempfile::tempdir().unwrap();
+        let touch = |rel: &str| {
+            let p = tmp.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"").unwrap();
+        };
+        touch("current/case_facts/01/2026.g1.parquet");
+        touch("current/case_facts/01/2026.g3.parquet");
+        touch("current/case_facts/01/2026.g4.parquet"); // not committed
+        touch("current/case_facts/02/2026.g2.parquet");
+        touch("closed/case_facts/2026-01-31.g2.parquet");
+        touch("closed/case_facts/2026-02-28.g3.parquet");
+        let mut stale = Vec::new();
+        let idx = FileIndex::load(tmp.path(), 3, Some(&mut stale)).unwrap();
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            let mut v: Vec<String> = v
+                .iter()
+                .map(|p| p.strip_prefix(tmp.path()).unwrap().display().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(idx.current("case_facts")),
+            [
+                "current/case_facts/01/2026.g3.parquet",
+                "current/case_facts/02/2026.g2.parquet"
+            ]
+        );
+        let as_of = |d: &str| crate::reference::dates::parse_date(d).unwrap();
+        assert_eq!(
+            names(idx.closed_after("case_facts", as_of("2026-01-31"))),
+            ["closed/case_facts/2026-02-28.g3.parquet"]
+        );
+        assert_eq!(
+            names(idx.closed_after("case_facts", as_of("2025-12-31"))).len(),
+            2
+        );
+        let superseded_by: Vec<(String, Option<String>)> = stale
+            .into_iter()
+            .map(|(p, by)| {
+                (
+                    names(vec![p]).remove(0),
+                    by.map(|b| names(vec![b]).remove(0)),
+                )
+            })
+            .collect();
+        assert_eq!(superseded_by.len(), 2);
+        assert!(superseded_by.contains(&(
+            "current/case_facts/01/2026.g1.parquet".into(),
+            Some("current/case_facts/01/2026.g3.parquet".into())
+        )));
+        assert!(superseded_by.contains(&("current/case_facts/01/2026.g4.parquet".into(), None)));
+    }
+
+    #[test]
+    fn layouts_by_rows_per_extract() {
+        assert_eq!(layout_for(1_700), Layout::Single);
+        assert_eq!(layout_for(35_000), Layout::Year);
+        assert_eq!(layout_for(1_300_000), Layout::Quarter);
+    }
+}
