@@ -292,6 +292,8 @@ pub(super) fn sample_data_dir(data: Option<PathBuf>) -> Result<PathBuf> {
     bail!("cannot find sample-data/; pass --data DIR")
 }
 
+/// Ingests one extract or a folder of extracts; stops at the first
+/// rejected extract (later ones would be out of order without it).
 pub fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> Result<()> {
     let reference = Reference::bundled();
     let dirs = ingest::extract_dirs(path)?;
@@ -358,16 +360,6 @@ pub fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) 
         );
     }
     Ok(())
-}
-
-/// Ingests one extract or a folder of extracts; stops at the first
-/// rejected extract (later ones would be out of order without it).
-/// The alert rules: a file, or the shipped ones.
-pub(super) fn load_alerts(path: Option<&Path>) -> Result<crate::score::alerts::Alerts> {
-    match path {
-        Some(p) => crate::score::alerts::Alerts::load(p),
-        None => Ok(crate::score::alerts::Alerts::bundled()),
-    }
 }
 
 /// Evaluates the alerts once extracts have landed; a failure is reported,

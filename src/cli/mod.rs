@@ -208,6 +208,14 @@ impl ClusterArg {
     }
 }
 
+/// The alert rules: a file, or the shipped ones.
+fn load_alerts(path: Option<&Path>) -> Result<crate::score::alerts::Alerts> {
+    match path {
+        Some(p) => crate::score::alerts::Alerts::load(p),
+        None => Ok(crate::score::alerts::Alerts::bundled()),
+    }
+}
+
 /// `--lang`: vi or en.
 fn parse_lang(lang: &str) -> Result<crate::present::i18n::Lang> {
     crate::present::i18n::Lang::parse(lang).context("--lang is vi or en")

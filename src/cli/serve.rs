@@ -389,7 +389,7 @@ pub(super) fn serve(
         )),
         _ => None,
     };
-    let alert_rules = super::data::load_alerts(service.alerts.as_deref())?;
+    let alert_rules = load_alerts(service.alerts.as_deref())?;
     let tls = service.tls()?;
     let (web_tls, pg_tls) = match tls {
         Some((w, p)) => (Some(w), Some(p)),
