@@ -209,36 +209,39 @@ impl EvidenceArgs {
                 })?;
                 crate::serve::web::render::csv(t)?
             }
-            PlanFormat::Table => {
-                let mut text = format!(
-                    "Evidence for province {} (plan {}, counted in {} to {}, as of {})\n",
-                    ev.province_code, ev.quarter, ev.scored_period, ev.counted_to, ev.as_of
-                );
-                for (id, t) in ev
-                    .lists
-                    .iter()
-                    .map(|(i, t)| (i.as_str(), t.as_ref()))
-                    .chain([("inspections", ev.inspections.as_ref())])
-                {
-                    text.push_str(&format!("\n{id}: {} rows\n", t.rows.len()));
-                    text.push_str(&t.columns.join(" | "));
-                    text.push('\n');
-                    for r in t.rows.iter().take(50) {
-                        text.push_str(&r.iter().map(|c| c.plain()).collect::<Vec<_>>().join(" | "));
-                        text.push('\n');
-                    }
-                    if t.rows.len() > 50 {
-                        text.push_str(&format!(
-                            "… {} more (use --format csv --list {id})\n",
-                            t.rows.len() - 50
-                        ));
-                    }
-                }
-                text.into_bytes()
-            }
+            PlanFormat::Table => evidence_text(&ev).into_bytes(),
         };
         emit(out.as_deref(), &bytes)
     }
+}
+
+/// The evidence pack as text: each list's first 50 rows.
+fn evidence_text(ev: &crate::score::plan::Evidence) -> String {
+    let mut text = format!(
+        "Evidence for province {} (plan {}, counted in {} to {}, as of {})\n",
+        ev.province_code, ev.quarter, ev.scored_period, ev.counted_to, ev.as_of
+    );
+    for (id, t) in ev
+        .lists
+        .iter()
+        .map(|(i, t)| (i.as_str(), t.as_ref()))
+        .chain([("inspections", ev.inspections.as_ref())])
+    {
+        text.push_str(&format!("\n{id}: {} rows\n", t.rows.len()));
+        text.push_str(&t.columns.join(" | "));
+        text.push('\n');
+        for r in t.rows.iter().take(50) {
+            text.push_str(&r.iter().map(|c| c.plain()).collect::<Vec<_>>().join(" | "));
+            text.push('\n');
+        }
+        if t.rows.len() > 50 {
+            text.push_str(&format!(
+                "… {} more (use --format csv --list {id})\n",
+                t.rows.len() - 50
+            ));
+        }
+    }
+    text
 }
 
 impl FeedbackArgs {
