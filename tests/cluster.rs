@@ -29,7 +29,7 @@ fn scheduler(m: &Moto, tmp: &Path) -> (Killed, u16) {
     let mut c = m.vigil(&tmp.join("scheduler-cache"));
     c.args(["cluster", "scheduler", "--bind", "127.0.0.1:0"])
         .args(["--executor-timeout-secs", "10"])
-        .env("VIGIL_LOG", "info,ballista_scheduler=info")
+        .env("VIGIL_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(log_file(&tmp.join("scheduler.log")));
     let mut child = c.spawn().unwrap();

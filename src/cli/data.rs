@@ -230,7 +230,7 @@ pub(super) fn parse_month(s: &str) -> Result<(i32, u32)> {
     Ok((d.year(), d.month()))
 }
 
-pub(super) fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
+fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
     let data = sample_data_dir(data)?;
     if store_path.exists() {
         if !store_path.join("catalog.json").exists() {
@@ -277,7 +277,7 @@ pub(super) fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn sample_data_dir(data: Option<PathBuf>) -> Result<PathBuf> {
+fn sample_data_dir(data: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(d) = data {
         return Ok(d);
     }
@@ -294,7 +294,7 @@ pub(super) fn sample_data_dir(data: Option<PathBuf>) -> Result<PathBuf> {
 
 /// Ingests one extract or a folder of extracts; stops at the first
 /// rejected extract (later ones would be out of order without it).
-pub fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> Result<()> {
+fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> Result<()> {
     let reference = Reference::bundled();
     let dirs = ingest::extract_dirs(path)?;
     let started = Instant::now();
@@ -364,7 +364,7 @@ pub fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) 
 
 /// Evaluates the alerts once extracts have landed; a failure is reported,
 /// never turned into a failed ingest (the extracts are committed).
-pub(super) fn alerts_after_ingest(store: &Store, rules: &crate::score::alerts::Alerts) {
+fn alerts_after_ingest(store: &Store, rules: &crate::score::alerts::Alerts) {
     let engine = crate::score::scoring::Engine::bundled(store.clone());
     let result = runtime().and_then(|rt| rt.block_on(crate::score::alerts::run(&engine, rules)));
     match result {
@@ -375,7 +375,7 @@ pub(super) fn alerts_after_ingest(store: &Store, rules: &crate::score::alerts::A
     }
 }
 
-pub(super) fn print_events(events: &[crate::score::alerts::Event]) {
+fn print_events(events: &[crate::score::alerts::Event]) {
     for e in events {
         let who = e.alert.found.province_name.as_deref().unwrap_or("national");
         println!(
@@ -385,7 +385,7 @@ pub(super) fn print_events(events: &[crate::score::alerts::Event]) {
     }
 }
 
-pub(super) fn print_open(state: &crate::score::alerts::State, lang: crate::present::i18n::Lang) {
+fn print_open(state: &crate::score::alerts::State, lang: crate::present::i18n::Lang) {
     let as_of = state.evaluated.map_or("—".into(), |d| d.to_string());
     println!("{} open alert(s) as of {as_of}", state.open.len());
     for a in state.open.values() {
@@ -406,7 +406,7 @@ pub(super) fn print_open(state: &crate::score::alerts::State, lang: crate::prese
 }
 
 /// Rebuilds the facts of every stored extract and commits them.
-pub(super) fn rebuild(store: &Store) -> Result<()> {
+fn rebuild(store: &Store) -> Result<()> {
     let started = Instant::now();
     let derivation = crate::facts::Derivation::bundled();
     let state =
@@ -427,7 +427,7 @@ pub(super) fn rebuild(store: &Store) -> Result<()> {
 }
 
 /// Prints the committed extracts and the current row counts of each table.
-pub fn print_status(store: &Store, as_of: Option<NaiveDate>) -> Result<()> {
+fn print_status(store: &Store, as_of: Option<NaiveDate>) -> Result<()> {
     let cat = store.catalog()?;
     let effective = cat.effective_as_of(as_of);
     println!("store: {}", store.root().display());

@@ -316,7 +316,7 @@ pub(super) fn score(args: &ScoreArgs, long_form: bool) -> Result<()> {
     emit(args.out.as_deref(), &bytes)
 }
 
-pub(super) fn fmt_score(v: Option<f64>) -> String {
+fn fmt_score(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.2}"))
         .unwrap_or_else(|| "–".to_string())
 }
