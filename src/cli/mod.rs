@@ -306,9 +306,7 @@ fn run_command(command: Command) -> Result<()> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(crate::facts::query_runtime().build()?)
 }
 
 fn emit(out: Option<&Path>, bytes: &[u8]) -> Result<()> {

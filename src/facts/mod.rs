@@ -1313,13 +1313,26 @@ pub fn for_ingest(
     })
 }
 
+/// Stack of each thread of a runtime that plans or runs queries. DataFusion
+/// and Ballista recurse over plans (optimizer rules, the plan codec of the
+/// cluster), and a scheduler on tokio's default 2 MiB overflowed on
+/// vigil's scoring plan in a build without optimisation. The memory is
+/// reserved, not committed, until used.
+pub const QUERY_STACK_BYTES: usize = 8 << 20;
+
+/// A multi-threaded runtime for queries, with [`QUERY_STACK_BYTES`] stacks.
+pub fn query_runtime() -> tokio::runtime::Builder {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.thread_stack_size(QUERY_STACK_BYTES).enable_all();
+    b
+}
+
 /// Runs a future to completion on a runtime of its own, on its own thread,
 /// so that callers inside or outside a runtime can wait for it.
 pub fn run_blocking<T: Send>(fut: impl std::future::Future<Output = T> + Send) -> T {
     std::thread::scope(|s| {
         s.spawn(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
+            query_runtime()
                 .build()
                 .expect("a runtime for fact maintenance")
                 .block_on(fut)

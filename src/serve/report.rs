@@ -49,10 +49,7 @@ pub fn write_pdf(state: AppState, req: &ReportRequest, out: &Path) -> Result<()>
     let browser = chromium().context(
         "printing the report needs Chromium: apt-get install chromium (or set CHROMIUM to its path)",
     )?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = crate::facts::query_runtime().worker_threads(2).build()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     let service = crate::serve::web::app(state).into_make_service_with_connect_info::<ClientAddr>();
