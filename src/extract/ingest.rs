@@ -1321,6 +1321,11 @@ pub fn ingest_extract(
         );
         tables.insert(table.name().to_string(), report);
     }
+    // The parsed files and the keys looked up for them are written and
+    // checked: freed before the facts are maintained, which at the national
+    // volume holds the touched cases' rows in memory.
+    drop(parsed);
+    drop(known);
     if !quarantined.is_empty() {
         let batch = quarantine_batch(&quarantined, extract_day)?;
         store::write_parquet(

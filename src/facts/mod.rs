@@ -690,6 +690,24 @@ impl Maintenance {
     /// Registers the units whose province may have changed, the touched
     /// cases and sessions, and the views over them.
     async fn touch_units(&self) -> Result<()> {
+        // `touched_cases` reads the prior events only to find those the
+        // extract sends again: the ones in the range of its event ids.
+        if self.ctx.table_exist("event_facts_prior")? {
+            let (lo, hi) = key_range(
+                &self.ctx,
+                "event_id",
+                "SELECT event_id FROM new_case_events",
+            )
+            .await?;
+            let cols = column_list(&Table::CaseEvents.stored_schema(), "");
+            self.ctx.deregister_table("prior_case_events")?;
+            self.ctx
+                .sql(&format!(
+                    "CREATE VIEW prior_case_events AS SELECT {cols} FROM event_facts_prior \
+                     WHERE event_id BETWEEN {lo} AND {hi}"
+                ))
+                .await?;
+        }
         for (name, sql) in TOUCH_QUERIES {
             let t = std::time::Instant::now();
             let df = self.ctx.sql(sql).await?;
@@ -698,6 +716,9 @@ impl Maintenance {
             self.ctx
                 .register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
             tracing::debug!(query = name, elapsed = ?t.elapsed(), "touch query");
+        }
+        for fact in FACTS.iter().filter(|f| f.carries.is_some()) {
+            self.gather(fact).await?;
         }
         current_view(&self.ctx, Table::Cases, Some(("case_id", "touched_cases"))).await?;
         current_view(
@@ -723,6 +744,12 @@ impl Maintenance {
         ] {
             keep_in_memory(&self.ctx, name).await?;
         }
+        for table in [Table::Cases, Table::CaseEvents, Table::ReceptionSessions] {
+            // Assembled into the tables above; what `gather` read of them is
+            // no longer needed.
+            self.ctx
+                .deregister_table(format!("prior_{}", table.name()).as_str())?;
+        }
         for (name, sql) in &DERIVATION_VIEWS[1..] {
             self.ctx
                 .sql(&format!("CREATE VIEW {name} AS {sql}"))
@@ -742,12 +769,10 @@ impl Maintenance {
         }
     }
 
-    /// The slot and hash of the current versions of the touched entities.
-    async fn prior_versions(&self, fact: &Fact) -> Result<Vec<(String, [u8; 16])>> {
-        let prior = format!("{}_prior", fact.name);
-        if !self.ctx.table_exist(prior.as_str())? {
-            return Ok(Vec::new());
-        }
+    /// The SQL of the touched entities' current versions of `fact`, with
+    /// the columns that place a version in its slot (`vigil_part`,
+    /// `vigil_day`) and its hash, and the given columns before them.
+    async fn touched_versions(&self, fact: &Fact, columns: &str) -> Result<String> {
         let part = if fact.by_province {
             "province_code"
         } else {
@@ -757,12 +782,86 @@ impl Maintenance {
             .sort
             .map(|c| format!("CAST(\"{c}\" AS DATE)"))
             .unwrap_or_else(|| "CAST(NULL AS DATE)".to_string());
-        let sql = format!(
-            "SELECT {part} AS part, {day} AS day, {HASH} FROM {prior} \
-             WHERE \"{e}\" IN ({touched})",
-            e = fact.entity,
-            touched = Maintenance::touched(fact)
-        );
+        let e = fact.entity;
+        let touched = Maintenance::touched(fact);
+        let (lo, hi) = key_range(&self.ctx, e, &touched).await?;
+        Ok(format!(
+            "SELECT {columns}{part} AS vigil_part, {day} AS vigil_day, {HASH} \
+             FROM {}_prior WHERE \"{e}\" BETWEEN {lo} AND {hi} AND \"{e}\" IN ({touched})",
+            fact.name,
+        ))
+    }
+
+    /// Reads the touched entities' current versions of a fact that
+    /// carries a table once, into memory (`<fact>_touched`): the prior rows
+    /// the current rows are assembled from (`prior_<table>` is redefined
+    /// over them), and the slots and hashes [`Self::prior_versions`]
+    /// compares the derived rows with. Reading the tier once instead of
+    /// twice spares a pass over every key of the largest facts.
+    async fn gather(&self, fact: &Fact) -> Result<()> {
+        let (Some(table), Scope::Cases | Scope::Sessions) = (fact.carries, &fact.scope) else {
+            return Ok(());
+        };
+        if !self
+            .ctx
+            .table_exist(format!("{}_prior", fact.name).as_str())?
+        {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        let cols = column_list(&table.stored_schema(), "");
+        let df = self
+            .ctx
+            .sql(&self.touched_versions(fact, &format!("{cols}, ")).await?)
+            .await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df
+            .collect()
+            .await
+            .with_context(|| format!("reading the touched {}", fact.name))?;
+        // Two tables over the same arrays: the carried columns, dropped once
+        // the current rows are assembled, and the three that place and
+        // identify a version, kept until the fact is maintained.
+        let n = table.stored_schema().fields().len();
+        let split = |idx: Vec<usize>| -> Result<Arc<MemTable>> {
+            let schema = Arc::new(schema.project(&idx)?);
+            let parts = batches
+                .iter()
+                .map(|b| b.project(&idx))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(Arc::new(MemTable::try_new(schema, vec![parts])?))
+        };
+        self.ctx.register_table(
+            format!("{}_touched", fact.name),
+            split(vec![n, n + 1, n + 2])?,
+        )?;
+        let prior = format!("prior_{}", table.name());
+        self.ctx.deregister_table(prior.as_str())?;
+        self.ctx.register_table(prior, split((0..n).collect())?)?;
+        tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "gathered");
+        Ok(())
+    }
+
+    /// Drops what [`Self::gather`] kept of `fact` once it is maintained.
+    fn release(&self, fact: &Fact) -> Result<()> {
+        self.ctx
+            .deregister_table(format!("{}_touched", fact.name).as_str())?;
+        Ok(())
+    }
+
+    /// The slot and hash of the current versions of the touched entities.
+    async fn prior_versions(&self, fact: &Fact) -> Result<Vec<(String, [u8; 16])>> {
+        let touched = format!("{}_touched", fact.name);
+        let sql = if self.ctx.table_exist(touched.as_str())? {
+            format!("SELECT vigil_part, vigil_day, {HASH} FROM {touched}")
+        } else if self
+            .ctx
+            .table_exist(format!("{}_prior", fact.name).as_str())?
+        {
+            self.touched_versions(fact, "").await?
+        } else {
+            return Ok(Vec::new());
+        };
         let batches = self.ctx.sql(&sql).await?.collect().await?;
         let mut out = Vec::new();
         for b in &batches {
@@ -780,6 +879,35 @@ impl Maintenance {
         }
         Ok(out)
     }
+}
+
+/// The smallest and the largest value of the text column `col` of
+/// `rows` (a query), as SQL literals, NULL when there are no rows.
+///
+/// Added to a key lookup as `BETWEEN lo AND hi`, a range the lookup
+/// implies anyway, they reach the Parquet scan as literals, and its
+/// statistics let it skip the files and row groups of keys outside the
+/// range: keys follow the order in which cases arrive, and a current-tier
+/// file holds one quarter's, so most of the history is skipped.
+async fn key_range(ctx: &SessionContext, col: &str, rows: &str) -> Result<(String, String)> {
+    let range = ctx
+        .sql(&format!(
+            "SELECT min(\"{col}\"), max(\"{col}\") FROM ({rows}) t"
+        ))
+        .await?
+        .collect()
+        .await?;
+    let batch = range.first().context("the range of the keys")?;
+    let bound = |c: usize| -> Result<String> {
+        let v = datafusion::arrow::compute::cast(batch.column(c), &DataType::Utf8)?;
+        let v = v.as_any().downcast_ref::<StringArray>().context("text")?;
+        // No key: NULL bounds select nothing, as the lookup would.
+        Ok(match v.is_valid(0) {
+            true => format!("'{}'", v.value(0).replace('\'', "''")),
+            false => "NULL".to_string(),
+        })
+    };
+    Ok((bound(0)?, bound(1)?))
 }
 
 /// The current-tier slot of each row, `current/<fact>/<province>/<bucket>`:
@@ -928,6 +1056,7 @@ pub async fn apply(
     for fact in &FACTS {
         let t = std::time::Instant::now();
         let c = w.maintain(&m, fact).await?;
+        m.release(fact)?;
         tracing::debug!(fact = fact.name, added = c.added, closed = c.closed, elapsed = ?t.elapsed(), "maintained");
     }
     Ok(())
@@ -963,6 +1092,7 @@ impl Writer<'_> {
             .await
             .with_context(|| format!("deriving {}", fact.name))?;
         let derived = concat_batches(&content, &batches)?;
+        drop(batches);
         tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "derived");
         let t = std::time::Instant::now();
         let hashes = row_hashes(&derived)?;
@@ -1007,32 +1137,25 @@ impl Writer<'_> {
                 gaining.entry(slot).or_default().push(i as u32);
             }
         }
-        let mut closed = Vec::new();
-        let touched: std::collections::BTreeSet<&String> =
-            closing.keys().chain(gaining.keys()).collect();
-        for slot in touched {
-            let mut parts = Vec::new();
-            if let Some(path) = self.idx.get(slot) {
-                let (old, gone) = split_closed(path, closing.get(slot), self.day)?;
-                parts.push(old);
-                closed.push(gone);
-            } else if closing.contains_key(slot) {
-                bail!(
-                    "{}: no file for {slot}; rebuild the facts (`vigil rebuild`)",
-                    fact.name
-                );
-            }
-            if let Some(rows) = gaining.get(slot) {
-                let idx = UInt32Array::from(rows.clone());
-                parts.push(take_rows(&added, &idx)?);
-            }
-            let merged = concat_batches(&added.schema(), &parts)?;
-            // Files of the single layout hold every province.
-            let by_province =
-                (fact.by_province && m.layout == Layout::Single).then_some("province_code");
-            write_file(&self.path(slot), &sorted(&merged, by_province, fact.sort)?)?;
-        }
-        let closed = concat_batches(&added.schema(), &closed)?;
+        let touched: Vec<&String> = closing
+            .keys()
+            .chain(gaining.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Each slot is read, merged and written on its own: the files are
+        // independent, so both cores share them.
+        let closed = map_parallel(&touched, |slot| {
+            self.rewrite(
+                fact,
+                m.layout,
+                slot,
+                closing.get(*slot),
+                gaining.get(*slot),
+                &added,
+            )
+        })?;
+        let closed = concat_batches(&added.schema(), closed.iter().flatten())?;
         let closed_rows = closed.num_rows();
         if closed_rows > 0 {
             let vf = crate::reference::dates::date_from_day(self.day);
@@ -1044,6 +1167,82 @@ impl Writer<'_> {
             closed: closed_rows,
         })
     }
+}
+
+impl Writer<'_> {
+    /// Writes one current-tier slot again: its committed versions less
+    /// those `closing` names, plus the `gaining` rows of `added`, sorted.
+    /// Returns the versions it closed, with `version_to` set.
+    fn rewrite(
+        &self,
+        fact: &Fact,
+        layout: Layout,
+        slot: &str,
+        closing: Option<&HashSet<[u8; 16]>>,
+        gaining: Option<&Vec<u32>>,
+        added: &RecordBatch,
+    ) -> Result<Option<RecordBatch>> {
+        let mut parts = Vec::new();
+        let mut gone = None;
+        if let Some(path) = self.idx.get(slot) {
+            let (old, closed) = split_closed(path, closing, self.day)?;
+            parts.push(old);
+            gone = Some(closed);
+        } else if closing.is_some() {
+            bail!(
+                "{}: no file for {slot}; rebuild the facts (`vigil rebuild`)",
+                fact.name
+            );
+        }
+        if let Some(rows) = gaining {
+            parts.push(take_rows(added, &UInt32Array::from(rows.clone()))?);
+        }
+        let merged = concat_batches(&added.schema(), &parts)?;
+        // Files of the single layout hold every province.
+        let by_province = (fact.by_province && layout == Layout::Single).then_some("province_code");
+        let merged = sorted(&merged, by_province, fact.sort, fact.entity)?;
+        write_file(&self.path(slot), &merged)?;
+        Ok(gone)
+    }
+}
+
+/// `f` over every item, on as many threads as there are cores (at most
+/// one per item); the results in the items' order, or the first error.
+fn map_parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<R>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        let r = f(item);
+                        let failed = r.is_err();
+                        mine.push((i, r));
+                        if failed {
+                            // The others stop at their next item.
+                            next.store(items.len(), std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a worker thread"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The rows of a derived batch as versions: valid from this extract, not
@@ -1119,11 +1318,22 @@ fn take_rows(batch: &RecordBatch, idx: &UInt32Array) -> Result<RecordBatch> {
 
 /// The batch sorted by province and date, so that row groups and pages
 /// hold one province's neighbouring dates and their statistics let a
-/// province or a period skip the rest.
-fn sorted(batch: &RecordBatch, province: Option<&str>, day: Option<&str>) -> Result<RecordBatch> {
+/// province or a period skip the rest. Ties are ordered by entity and hash,
+/// so a file's bytes depend on its versions only, not on the order in
+/// which a query derived them.
+fn sorted(
+    batch: &RecordBatch,
+    province: Option<&str>,
+    day: Option<&str>,
+    entity: &str,
+) -> Result<RecordBatch> {
+    if province.is_none() && day.is_none() {
+        return Ok(batch.clone());
+    }
     let columns = province
         .into_iter()
         .chain(day)
+        .chain([entity, HASH])
         .map(|c| {
             Ok(SortColumn {
                 values: batch.column_by_name(c).context("sort column")?.clone(),
@@ -1131,9 +1341,6 @@ fn sorted(batch: &RecordBatch, province: Option<&str>, day: Option<&str>) -> Res
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    if columns.is_empty() {
-        return Ok(batch.clone());
-    }
     let order = lexsort_to_indices(&columns, None)?;
     take_rows(batch, &order)
 }

@@ -291,24 +291,34 @@ fn num(x: f64) -> String {
 
 /// The conditions that hold as of `as_of` (an extract date).
 pub async fn evaluate(engine: &Engine, alerts: &Alerts, as_of: NaiveDate) -> Result<Vec<Found>> {
+    // How many quarters' leagues the province rules compare; none when
+    // every rule reads something else (scoring a quarter of the national
+    // volume takes seconds).
     let depth = alerts
         .rules
         .iter()
-        .map(|r| match &r.condition {
-            Condition::Below { periods, .. } => *periods,
-            Condition::Fall { .. } | Condition::TierToD => 2,
-            _ => 1,
+        .filter_map(|r| match &r.condition {
+            Condition::QuarantineShare { .. } | Condition::NoData { .. } => None,
+            Condition::Below { periods, .. } => Some(*periods),
+            Condition::Fall { .. } | Condition::TierToD => Some(2),
+            _ => Some(1),
         })
         .max()
-        .unwrap_or(1);
+        .unwrap_or(0);
     // The last complete quarters, latest first, within the coverage.
-    let mut quarters = vec![Period::last_complete_quarter(as_of)];
+    let mut quarters: Vec<Period> = Vec::new();
     while quarters.len() < depth {
-        let before = quarters.last().expect("one").previous();
-        if before.start < engine.rules.coverage_from() {
-            break;
-        }
-        quarters.push(before);
+        let q = match quarters.last() {
+            None => Period::last_complete_quarter(as_of),
+            Some(last) => {
+                let before = last.previous();
+                if before.start < engine.rules.coverage_from() {
+                    break;
+                }
+                before
+            }
+        };
+        quarters.push(q);
     }
     let mut leagues = Vec::new();
     for q in &quarters {
