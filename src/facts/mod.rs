@@ -667,12 +667,7 @@ impl Maintenance {
             }
             register_versions(&ctx, &prior, &files, None).await?;
             if let Some(t) = fact.carries {
-                ctx.sql(&format!(
-                    "CREATE VIEW prior_{} AS SELECT {} FROM {prior}",
-                    t.name(),
-                    column_list(&t.stored_schema(), "")
-                ))
-                .await?;
+                prior_view(&ctx, t, "").await?;
             }
         }
         // The small tables, whole: the derivations join them.
@@ -699,14 +694,12 @@ impl Maintenance {
                 "SELECT event_id FROM new_case_events",
             )
             .await?;
-            let cols = column_list(&Table::CaseEvents.stored_schema(), "");
-            self.ctx.deregister_table("prior_case_events")?;
-            self.ctx
-                .sql(&format!(
-                    "CREATE VIEW prior_case_events AS SELECT {cols} FROM event_facts_prior \
-                     WHERE event_id BETWEEN {lo} AND {hi}"
-                ))
-                .await?;
+            prior_view(
+                &self.ctx,
+                Table::CaseEvents,
+                &format!(" WHERE event_id BETWEEN {lo} AND {hi}"),
+            )
+            .await?;
         }
         for (name, sql) in TOUCH_QUERIES {
             let t = std::time::Instant::now();
@@ -879,6 +872,21 @@ impl Maintenance {
         }
         Ok(out)
     }
+}
+
+/// Defines `prior_<table>`: the carried rows of the current versions
+/// before the extract (`<fact>_prior`), restricted by `filter` (a WHERE
+/// clause, or empty), replacing any earlier definition.
+async fn prior_view(ctx: &SessionContext, table: Table, filter: &str) -> Result<()> {
+    let name = format!("prior_{}", table.name());
+    ctx.deregister_table(name.as_str())?;
+    ctx.sql(&format!(
+        "CREATE VIEW {name} AS SELECT {} FROM {}_prior{filter}",
+        column_list(&table.stored_schema(), ""),
+        fact_of(table).name
+    ))
+    .await?;
+    Ok(())
 }
 
 /// The smallest and the largest value of the text column `col` of
@@ -1176,9 +1184,7 @@ impl Writer<'_> {
             closed: closed_rows,
         })
     }
-}
 
-impl Writer<'_> {
     /// Writes one current-tier slot again: its committed versions less
     /// those `closing` names, plus the `gaining` rows of `added`, sorted.
     /// Returns the versions it closed, with `version_to` set.
