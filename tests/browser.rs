@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use vigil::store::Store;
 
 use common::*;
 
@@ -239,12 +238,7 @@ fn league_language_switch_and_province_in_a_real_browser() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("store")).unwrap();
-    for (_, d) in
-        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
-    {
-        ingest(&store, &d).unwrap();
-    }
+    sample_store_in(&dir.path().join("store"));
     let (_server, base) = start_server(&dir.path().join("store"));
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&out).unwrap();

@@ -101,17 +101,18 @@ fn outputs(m: &Moto, cache: &Path, store: &str, cluster: Option<u16>) -> Vec<Str
         .collect()
 }
 
-/// The sample extracts ingested into a local folder and into the bucket.
+/// The sample series in a local folder (the tests' shared copy), and
+/// ingested by the binary into the bucket.
 fn stores(m: &Moto, tmp: &Path) -> (String, String) {
-    let local = tmp.join("local").to_str().unwrap().to_string();
+    let local = tmp.join("local");
+    sample_store_in(&local);
     let remote = format!("s3://{BUCKET}/sample/store");
-    let extracts = repo().join("sample-data/extracts");
-    for store in [&local, &remote] {
-        let mut c = m.vigil(&tmp.join("ingest-cache"));
-        c.arg("ingest").arg(&extracts).args(["--store", store]);
-        stdout_of(&mut c);
-    }
-    (local, remote)
+    let mut c = m.vigil(&tmp.join("ingest-cache"));
+    c.arg("ingest")
+        .arg(repo().join("sample-data/extracts"))
+        .args(["--store", &remote]);
+    stdout_of(&mut c);
+    (local.to_str().unwrap().to_string(), remote)
 }
 
 fn log_file(path: &Path) -> std::fs::File {

@@ -11,7 +11,6 @@ use std::process::Command;
 
 use common::*;
 use vigil::score::scoring::Engine;
-use vigil::store::Store;
 
 fn duckdb_available() -> bool {
     Command::new("python3")
@@ -31,12 +30,7 @@ fn numerators_and_denominators_agree_with_duckdb() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path().join("store")).unwrap();
-    for (_, dir) in
-        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
-    {
-        ingest(&store, &dir).unwrap();
-    }
+    let store = sample_store_in(&tmp.path().join("store"));
     let engine = Engine::bundled(store.clone());
     let rt = tokio::runtime::Runtime::new().unwrap();
     for (period, as_of) in [

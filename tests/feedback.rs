@@ -22,7 +22,7 @@ const DIRTY: &str = "2026-11-15";
 
 fn vigil() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vigil"));
-    c.env("VIGIL_HMAC_KEY", "feedback-test-key-0123456789");
+    c.env("VIGIL_HMAC_KEY", std::str::from_utf8(TEST_KEY).unwrap());
     c
 }
 
@@ -41,7 +41,7 @@ fn fingerprint() -> String {
         .to_string()
 }
 
-/// The sample series and the dirty extract, ingested once by the binary.
+/// The sample series, then the dirty extract ingested once by the binary.
 fn store() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -51,15 +51,14 @@ fn store() -> &'static Path {
             .unwrap()
             .keep();
         let store = dir.join("store");
-        for data in ["sample-data/extracts", "sample-data/dirty"] {
-            stdout_of(
-                vigil()
-                    .arg("ingest")
-                    .arg("--store")
-                    .arg(&store)
-                    .arg(repo().join(data)),
-            );
-        }
+        sample_store_in(&store);
+        stdout_of(
+            vigil()
+                .arg("ingest")
+                .arg("--store")
+                .arg(&store)
+                .arg(repo().join("sample-data/dirty")),
+        );
         store
     })
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{proc_status_kb, web_server};
+use common::{copy_tree, proc_status_kb, web_server};
 
 const KEY: &str = "load-test-key-not-secret-0123456789";
 
@@ -40,14 +40,6 @@ fn ingest(dir: &Path, store: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
 }
 
 /// What every reader checks; failures are collected, not panicked, so
@@ -88,7 +80,7 @@ fn ingest_while_serving_under_load() {
     let (base, rest) = dates.split_at(dates.len() - later);
     let base_dir = tmp.path().join("base");
     for d in base {
-        copy_dir(&samples.join(d), &base_dir.join(d));
+        copy_tree(&samples.join(d), &base_dir.join(d));
     }
     let store = tmp.path().join("store");
     ingest(&base_dir, &store);
@@ -189,7 +181,7 @@ fn ingest_while_serving_under_load() {
     let mut rss = Vec::new();
     for d in rest {
         let dir = tmp.path().join("later").join(d);
-        copy_dir(&samples.join(d), &dir);
+        copy_tree(&samples.join(d), &dir);
         ingest(&dir, &store);
         committed.fetch_add(1, Ordering::SeqCst);
         // The caches follow the commit: the league answers as of it soon.

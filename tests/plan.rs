@@ -356,12 +356,7 @@ fn evidence_of_the_hand_built_store() {
 #[test]
 fn sample_plan_and_evidence_match_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("store")).unwrap();
-    for (_, d) in
-        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
-    {
-        ingest(&store, &d).unwrap();
-    }
+    let store = sample_store_in(&dir.path().join("store"));
     let engine = Engine::bundled(store);
     let rt = rt();
     let plan = rt.block_on(engine.plan("2026-Q4", None, None)).unwrap();

@@ -8,8 +8,6 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use vigil::store::Store;
-
 use common::*;
 
 fn tools_present() -> bool {
@@ -83,12 +81,7 @@ fn quarterly_report_prints_to_a4_pdf_with_every_part() {
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
-    let store = Store::open(&root).unwrap();
-    for (_, d) in
-        vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
-    {
-        ingest(&store, &d).unwrap();
-    }
+    sample_store_in(&root);
     let status = vigil(&root, &["status"]);
     let fingerprint = status
         .lines()

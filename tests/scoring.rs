@@ -590,11 +590,8 @@ fn scores_are_tables_for_analysts() {
 #[test]
 fn facts_maintained_at_ingest_equal_a_derivation_from_the_history() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path().join("store")).unwrap();
+    let store = sample_store_in(&tmp.path().join("store"));
     let dirs = vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap();
-    for (_, dir) in &dirs {
-        ingest(&store, dir).unwrap();
-    }
     let e = Engine::bundled(store.clone());
     let query = |name: &str| std::fs::read_to_string(repo().join("queries").join(name)).unwrap();
     let entry_cols = "unit_code, record_kind, record_id, occurred_date, entered_at";

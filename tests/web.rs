@@ -26,12 +26,7 @@ fn sample_store() -> &'static Path {
             .tempdir()
             .unwrap()
             .keep();
-        let store = Store::open(dir.join("store")).unwrap();
-        for (_, d) in
-            vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap()
-        {
-            ingest(&store, &d).unwrap();
-        }
+        sample_store_in(&dir.join("store"));
         dir.join("store")
     })
 }

@@ -225,3 +225,95 @@ pub fn stdout_of(c: &mut std::process::Command) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A copy of the bundled sample series ingested extract by extract (with
+/// [`ingest`], as a test would), in `dest`; returns the store there.
+///
+/// Ingesting the 59 sample extracts takes about 20 s of CPU in the test
+/// build, and a dozen tests only need the result. The series is ingested
+/// once per build of vigil into the tests' scratch folder under `target/`
+/// and copied from there. Its name is derived from the vigil binary built
+/// with these tests and from the sample files, so a change to either
+/// ingests afresh; a copy is never shared, so a test may write to its own.
+pub fn sample_store_in(dest: &Path) -> Store {
+    copy_tree(&sample_store_master(), dest);
+    Store::open_existing(dest).unwrap()
+}
+
+fn sample_store_master() -> PathBuf {
+    use std::sync::Mutex;
+    static BUILDING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sample-store");
+    let master = root.join(sample_store_key());
+    if master.join("catalog.json").exists() {
+        return master;
+    }
+    std::fs::create_dir_all(&root).unwrap();
+    let building = tempfile::Builder::new()
+        .prefix(".building-")
+        .tempdir_in(&root)
+        .unwrap();
+    let store = Store::open(building.path().join("store")).unwrap();
+    let extracts = repo().join("sample-data/extracts");
+    for (_, d) in vigil::extract::ingest::extract_dirs(&extracts).unwrap() {
+        ingest(&store, &d).unwrap();
+    }
+    drop(store);
+    // Another test process may have finished the same series first; its
+    // copy is as good as this one.
+    if std::fs::rename(building.path().join("store"), &master).is_err() {
+        assert!(master.join("catalog.json").exists(), "{}", master.display());
+    }
+    // Series of earlier builds are of no further use.
+    for e in std::fs::read_dir(&root).unwrap().flatten() {
+        let stale = e.path() != master && !e.file_name().to_string_lossy().starts_with('.');
+        if stale {
+            std::fs::remove_dir_all(e.path()).ok();
+        }
+    }
+    master
+}
+
+/// Names the sample series by what it depends on: the vigil binary of
+/// this build (size and modification time: cargo relinks it whenever the
+/// library changes) and every sample file (path, size, modification time).
+fn sample_store_key() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let stat = |p: &Path, h: &mut std::collections::hash_map::DefaultHasher| {
+        let m = std::fs::metadata(p).unwrap();
+        (p, m.len(), m.modified().unwrap()).hash(h);
+    };
+    stat(Path::new(env!("CARGO_BIN_EXE_vigil")), &mut h);
+    let mut stack = vec![repo().join("sample-data/extracts")];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                files.push(p)
+            }
+        }
+    }
+    files.sort();
+    for f in &files {
+        stat(f, &mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// Copies a folder and everything under it (files and folders only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
