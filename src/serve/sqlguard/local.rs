@@ -146,12 +146,28 @@ impl Local {
         Ok((built, as_of))
     }
 
+    /// The checks of a statement that need no context (one statement,
+    /// read-only, within the nesting limit), made before a context is
+    /// built: building one scores the recent periods (seconds, more on a
+    /// cluster), which a refused statement should not cost. On the SQL
+    /// runtime, whose stacks are sized for the parser.
+    async fn precheck(&self, sql: &str) -> Result<(), GuardError> {
+        let sql = sql.to_string();
+        let max_depth = self.limits.max_depth;
+        self.rt()
+            .spawn(async move { check_single_statement(&sql, max_depth) })
+            .await
+            .map_err(|e| GuardError::Failed(format!("the query stopped: {e}")))?
+            .map(|_| ())
+    }
+
     pub(crate) async fn describe(
         &self,
         role: Role,
         sql: &str,
         as_of: Option<NaiveDate>,
     ) -> Result<Described, GuardError> {
+        self.precheck(sql).await?;
         let (ctx, _) = self.context(role, as_of).await?;
         let sql = sql.to_string();
         let max_depth = self.limits.max_depth;
@@ -184,6 +200,7 @@ impl Local {
         as_of: Option<NaiveDate>,
         params: Vec<ScalarValue>,
     ) -> Result<Outcome, GuardError> {
+        self.precheck(sql).await?;
         let (ctx, as_of) = self.context(role, as_of).await?;
         let started = Instant::now();
         let _slot = self
@@ -277,8 +294,6 @@ async fn plan(
     Ok((df, explain))
 }
 
-/// One statement only, parsed with the recursion limit before any
-/// planning: a deeply nested expression stops here.
 /// Analyst queries yield the processor to the web server: the SQL
 /// runtime's threads run at a lower scheduling priority (nice 10), so on a
 /// small machine a heavy ad-hoc query slows itself, not the dashboards.
@@ -293,6 +308,9 @@ fn lower_thread_priority() {
     }
 }
 
+/// One statement only, parsed with the recursion limit before any
+/// planning: a deeply nested expression stops here. Returns whether it is
+/// an EXPLAIN.
 fn check_single_statement(sql: &str, max_depth: usize) -> Result<bool, GuardError> {
     let statements = DFParserBuilder::new(sql)
         .with_recursion_limit(max_depth)
