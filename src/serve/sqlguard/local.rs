@@ -512,6 +512,36 @@ async fn build_context(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A store with no extract has no context to build, so only a
+    /// statement that passes the checks gets as far as asking for one.
+    #[test]
+    fn statements_refused_by_their_kind_need_no_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path().join("store")).unwrap();
+        let local = Local::new(Engine::bundled(store), Limits::default()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let run = |sql: &str| {
+            rt.block_on(local.run_with(Role::Analyst, sql, None, Vec::new()))
+                .unwrap_err()
+        };
+        for sql in [
+            "CREATE TABLE x AS SELECT 1",
+            "SELECT 1; SELECT 2",
+            "SET x = 1",
+        ] {
+            assert!(matches!(run(sql), GuardError::NotAllowed(_)), "{sql}");
+        }
+        assert!(matches!(run("SELEC 1"), GuardError::Invalid(_)));
+        assert!(matches!(run("SELECT 1"), GuardError::Unavailable(_)));
+        let described = rt.block_on(local.describe(Role::Analyst, "DROP TABLE units", None));
+        assert!(matches!(described, Err(GuardError::NotAllowed(_))));
+    }
+
     #[test]
     fn plans_shown_to_users_name_no_file_and_no_internal_table() {
         let plan = "DataSourceExec: file_groups={2 groups: [[store/facts/x/current/case_facts/all/2022.g16.parquet, b.parquet], [c.parquet]]}, projection=[version_from], file_type=parquet\n  TableScan: cases_history projection=[case_id]\nFilter: case_facts_versions.version_from <= 1";
