@@ -44,27 +44,40 @@ U2,BHXH cơ sở Cao Bằng,local,04,2016-01-01,\n";
 
 pub const CASE_HEADER: &str = "case_id,unit_code,received_at,channel,case_type,round,complexity,remote_area,multi_party,requester_name,requester_id_number,content_summary,result_summary,attachments_count";
 
-/// Every file under a directory with its bytes.
-pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return out;
-    }
+/// Every file under a directory (not the folders), sorted; none when the
+/// directory is not there (a folder removed while it is read is skipped).
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("{}: {e}", d.display()),
+        };
+        for e in entries {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.file_name().is_some_and(|n| n != ".lock") {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
+            } else {
+                out.push(p);
             }
         }
     }
+    out.sort();
     out
+}
+
+/// Every file under a directory with its bytes.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    files_in(dir)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n != ".lock"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p.strip_prefix(dir).unwrap().to_path_buf(), bytes)
+        })
+        .collect()
 }
 
 pub fn ingest(store: &Store, dir: &Path) -> anyhow::Result<vigil::extract::ingest::Outcome> {
@@ -286,34 +299,18 @@ fn sample_store_key() -> String {
         (p, m.len(), m.modified().unwrap()).hash(h);
     };
     stat(Path::new(env!("CARGO_BIN_EXE_vigil")), &mut h);
-    let mut stack = vec![repo().join("sample-data/extracts")];
-    let mut files = Vec::new();
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p)
-            } else {
-                files.push(p)
-            }
-        }
-    }
-    files.sort();
-    for f in &files {
-        stat(f, &mut h);
+    for f in files_in(&repo().join("sample-data/extracts")) {
+        stat(&f, &mut h);
     }
     format!("{:016x}", h.finish())
 }
 
-/// Copies a folder and everything under it (files and folders only).
+/// Copies every file under a folder into `to`, keeping their places.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
+    for src in files_in(from) {
+        let dst = to.join(src.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&src, &dst).unwrap();
     }
 }

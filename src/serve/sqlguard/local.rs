@@ -150,15 +150,15 @@ impl Local {
     /// read-only, within the nesting limit), made before a context is
     /// built: building one scores the recent periods (seconds, more on a
     /// cluster), which a refused statement should not cost. On the SQL
-    /// runtime, whose stacks are sized for the parser.
-    async fn precheck(&self, sql: &str) -> Result<(), GuardError> {
+    /// runtime, whose stacks are sized for the parser. Returns whether the
+    /// statement is an EXPLAIN.
+    async fn precheck(&self, sql: &str) -> Result<bool, GuardError> {
         let sql = sql.to_string();
         let max_depth = self.limits.max_depth;
         self.rt()
             .spawn(async move { check_single_statement(&sql, max_depth) })
             .await
             .map_err(|e| GuardError::Failed(format!("the query stopped: {e}")))?
-            .map(|_| ())
     }
 
     pub(crate) async fn describe(
@@ -170,9 +170,8 @@ impl Local {
         self.precheck(sql).await?;
         let (ctx, _) = self.context(role, as_of).await?;
         let sql = sql.to_string();
-        let max_depth = self.limits.max_depth;
         let task = self.rt().spawn(async move {
-            let (df, _) = plan(&ctx, &sql, max_depth).await?;
+            let df = plan(&ctx, &sql).await?;
             let mut params: Vec<(String, Option<DataType>)> = df
                 .logical_plan()
                 .get_parameter_types()
@@ -200,7 +199,7 @@ impl Local {
         as_of: Option<NaiveDate>,
         params: Vec<ScalarValue>,
     ) -> Result<Outcome, GuardError> {
-        self.precheck(sql).await?;
+        let explain = self.precheck(sql).await?;
         let (ctx, as_of) = self.context(role, as_of).await?;
         let started = Instant::now();
         let _slot = self
@@ -211,11 +210,10 @@ impl Local {
             .map_err(|e| GuardError::Unavailable(e.to_string()))?;
         let sql = sql.to_string();
         let max_rows = self.limits.max_rows;
-        let max_depth = self.limits.max_depth;
         // Everything from parsing on runs on the SQL runtime's threads,
         // whose stacks are sized for it.
         let task = self.rt().spawn(async move {
-            let (mut df, explain) = plan(&ctx, &sql, max_depth).await?;
+            let mut df = plan(&ctx, &sql).await?;
             if !params.is_empty() {
                 df = df
                     .with_param_values(params)
@@ -266,20 +264,15 @@ impl Local {
     }
 }
 
-/// The checks every user query passes before anything runs: one statement
-/// within the nesting limit, then planning with DDL, DML and statements
-/// refused.
-async fn plan(
-    ctx: &SessionContext,
-    sql: &str,
-    max_depth: usize,
-) -> Result<(DataFrame, bool), GuardError> {
-    let explain = check_single_statement(sql, max_depth)?;
+/// Plans a statement that passed `Local::precheck`, with DDL, DML and
+/// statements refused once more by `SQLOptions` (the context's parser has
+/// the same nesting limit).
+async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, GuardError> {
     let options = datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let df = ctx.sql_with_options(sql, options).await.map_err(|e| {
+    ctx.sql_with_options(sql, options).await.map_err(|e| {
         let msg = e.to_string();
         if msg.contains("not supported")
             || msg.contains("DDL")
@@ -290,8 +283,7 @@ async fn plan(
         } else {
             GuardError::Invalid(msg)
         }
-    })?;
-    Ok((df, explain))
+    })
 }
 
 /// Analyst queries yield the processor to the web server: the SQL
