@@ -18,7 +18,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use futures::{StreamExt, TryStreamExt};
 use rand::SeedableRng;
 use rand_distr::{Binomial, Distribution};
 use serde::Serialize;
@@ -753,6 +754,20 @@ impl Engine {
         period: &Period,
         as_of: NaiveDate,
     ) -> Result<(NaiveDate, Vec<IndicatorValue>)> {
+        let (pe, df) = self.plan_indicators(ctx, period, as_of).await?;
+        let batches = self.run_indicators(df).await?;
+        Ok((pe, self.indicator_values(period, &batches)?))
+    }
+
+    /// The one query of every indicator's numerator and denominator for a
+    /// period, planned: it keeps the period's `params` it was planned with,
+    /// so it can run after the context is set for another period.
+    async fn plan_indicators(
+        &self,
+        ctx: &SessionContext,
+        period: &Period,
+        as_of: NaiveDate,
+    ) -> Result<(NaiveDate, DataFrame)> {
         let pe = self.effective_end(period, as_of)?;
         self.set_params(ctx, period, pe, as_of).await?;
         let union: Vec<String> = INDICATORS
@@ -771,13 +786,26 @@ impl Engine {
             .sql(&sql)
             .await
             .context("planning the indicator queries")?;
-        let batches = match &self.cluster {
+        Ok((pe, df))
+    }
+
+    async fn run_indicators(&self, df: DataFrame) -> Result<Vec<RecordBatch>> {
+        match &self.cluster {
             Some(cluster) => cluster.bounded(df.collect()).await,
             None => Ok(df.collect().await?),
         }
-        .context("running the indicator queries")?;
+        .context("running the indicator queries")
+    }
+
+    /// Every (province, indicator) of a period from the indicator query's
+    /// rows; a pair without a row counts zero of zero.
+    fn indicator_values(
+        &self,
+        period: &Period,
+        batches: &[RecordBatch],
+    ) -> Result<Vec<IndicatorValue>> {
         let mut found: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-        for b in &batches {
+        for b in batches {
             let ind = b
                 .column(0)
                 .as_any()
@@ -828,7 +856,7 @@ impl Engine {
                 });
             }
         }
-        Ok((pe, out))
+        Ok(out)
     }
 
     /// Scores, tiers, ranks and intervals from indicator values.
@@ -1041,6 +1069,16 @@ pub fn register_scores(ctx: &SessionContext, scores: &[Scores]) -> Result<()> {
         .iter()
         .map(|s| indicator_batch(&s.indicators))
         .collect::<Result<_>>()?;
+    for ((name, schema), batches) in scores_schemas()?.into_iter().zip([league, long]) {
+        ctx.deregister_table(name)?;
+        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    }
+    Ok(())
+}
+
+/// The tables [`register_scores`] makes, with their schemas:
+/// `league_table` and `indicator_values`.
+pub fn scores_schemas() -> Result<[(&'static str, SchemaRef); 2]> {
     let empty = Scores {
         period: Period::parse("2022").expect("valid"),
         as_of: NaiveDate::MIN,
@@ -1048,37 +1086,72 @@ pub fn register_scores(ctx: &SessionContext, scores: &[Scores]) -> Result<()> {
         indicators: Vec::new(),
         league: Vec::new(),
     };
-    for (name, batches, schema) in [
-        ("league_table", league, league_batch(&empty)?.schema()),
-        ("indicator_values", long, indicator_batch(&[])?.schema()),
-    ] {
-        ctx.deregister_table(name)?;
-        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-    }
-    Ok(())
+    Ok([
+        ("league_table", league_batch(&empty)?.schema()),
+        ("indicator_values", indicator_batch(&[])?.schema()),
+    ])
 }
 
 impl Engine {
+    /// The scores of each period, in a context made by [`Engine::context`]
+    /// for `as_of`: what an analyst context carries as `league_table` and
+    /// `indicator_values` (see [`register_scores`]).
+    pub async fn score_periods(
+        &self,
+        ctx: &SessionContext,
+        as_of: NaiveDate,
+        periods: &[Period],
+    ) -> Result<Vec<Scores>> {
+        // Planned one after the other (each plan keeps its period's
+        // parameters), then run: in turn in one process, where each query
+        // already uses every core; a few at a time on a cluster, where the
+        // client mostly waits for the scheduler and executors.
+        let mut planned = Vec::with_capacity(periods.len());
+        for p in periods {
+            planned.push((p, self.plan_indicators(ctx, p, as_of).await?));
+        }
+        let at_once = if self.cluster.is_some() { 3 } else { 1 };
+        // The futures are made first: the compiler cannot prove a stream
+        // that makes them in a closure `Send` (a higher-ranked lifetime
+        // limit), and the SQL runtime spawns this.
+        let runs: Vec<_> = planned
+            .into_iter()
+            .map(|(p, (pe, df))| self.score_planned(p, as_of, pe, df))
+            .collect();
+        futures::stream::iter(runs)
+            .buffered(at_once)
+            .try_collect()
+            .await
+    }
+
+    async fn score_planned(
+        &self,
+        period: &Period,
+        as_of: NaiveDate,
+        effective_end: NaiveDate,
+        planned: DataFrame,
+    ) -> Result<Scores> {
+        let batches = self.run_indicators(planned).await?;
+        let indicators = self.indicator_values(period, &batches)?;
+        Ok(Scores {
+            period: period.clone(),
+            as_of,
+            effective_end,
+            league: self.league(period, &indicators),
+            indicators,
+        })
+    }
+
     /// A context for analysts: the store, the views, and `league_table` and
-    /// `indicator_values` for the given periods.
+    /// `indicator_values` for the given periods, scored now. (The SQL
+    /// surface scores its contexts on first use instead.)
     pub async fn analyst_context(
         &self,
         as_of: Option<NaiveDate>,
         periods: &[Period],
     ) -> Result<(SessionContext, NaiveDate)> {
         let (ctx, as_of) = self.context(as_of).await?;
-        let mut all = Vec::new();
-        for p in periods {
-            let (pe, indicators) = self.indicators(&ctx, p, as_of).await?;
-            let league = self.league(p, &indicators);
-            all.push(Scores {
-                period: p.clone(),
-                as_of,
-                effective_end: pe,
-                indicators,
-                league,
-            });
-        }
+        let all = self.score_periods(&ctx, as_of, periods).await?;
         register_scores(&ctx, &all)?;
         Ok((ctx, as_of))
     }

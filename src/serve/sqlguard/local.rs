@@ -9,14 +9,17 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParserBuilder;
 use futures::StreamExt;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use super::policy::{Described, GuardError, Limits, Outcome, Role, TableList};
 use crate::score::scoring::{Engine, Period};
@@ -30,7 +33,21 @@ pub(crate) struct Local {
     /// blocking, which a runtime dropped inside another would otherwise do).
     runtime: Option<tokio::runtime::Runtime>,
     slots: Arc<Semaphore>,
-    contexts: Mutex<HashMap<ContextKey, Arc<SessionContext>>>,
+    contexts: Mutex<HashMap<ContextKey, Arc<RoleContext>>>,
+}
+
+/// A role's context. Its scores (`league_table`, `indicator_values`) are
+/// computed the first time a statement names one: scoring the recent
+/// quarters and years is most of a context's cost (eleven queries, each a
+/// job on a cluster), and most statements read other tables.
+struct RoleContext {
+    /// The context users query.
+    ctx: SessionContext,
+    /// The scoring context the role's tables come from, kept to score.
+    full: SessionContext,
+    as_of: NaiveDate,
+    periods: Vec<Period>,
+    scored: OnceCell<()>,
 }
 
 /// A context is valid for one role, one as-of extract and one commit of
@@ -90,15 +107,66 @@ impl Local {
         self.context(role, as_of).await.map(|_| ())
     }
 
+    /// Everything a statement needs before its time starts: the checks by
+    /// its kind, the role's context and, when the statement names them, the
+    /// scores. Like building the context, scoring is the service's work,
+    /// not the query's, so no query timeout covers it.
+    pub(crate) async fn prepare(
+        &self,
+        role: Role,
+        sql: &str,
+        as_of: Option<NaiveDate>,
+    ) -> Result<(), GuardError> {
+        self.prepared(role, sql, as_of).await.map(|_| ())
+    }
+
+    /// [`Local::prepare`], with the context and whether the statement is an
+    /// EXPLAIN.
+    async fn prepared(
+        &self,
+        role: Role,
+        sql: &str,
+        as_of: Option<NaiveDate>,
+    ) -> Result<(Arc<RoleContext>, bool), GuardError> {
+        let checked = self.precheck(sql).await?;
+        let (rc, _) = self.context(role, as_of).await?;
+        if checked.names_scores {
+            self.score(&rc).await?;
+        }
+        Ok((rc, checked.explain))
+    }
+
+    /// Scores the context's periods into its `league_table` and
+    /// `indicator_values`, once; on the SQL runtime, as building it is.
+    async fn score(&self, rc: &Arc<RoleContext>) -> Result<(), GuardError> {
+        rc.scored
+            .get_or_try_init(|| async {
+                let engine = self.engine.clone();
+                let rc = rc.clone();
+                self.rt()
+                    .spawn(async move {
+                        let all = engine
+                            .score_periods(&rc.full, rc.as_of, &rc.periods)
+                            .await?;
+                        crate::score::scoring::register_scores(&rc.ctx, &all)
+                    })
+                    .await
+                    .map_err(|e| GuardError::Unavailable(e.to_string()))?
+                    .map_err(|e| GuardError::Unavailable(format!("{e:#}")))
+            })
+            .await
+            .map(|_| ())
+    }
+
     pub(crate) async fn catalog(
         &self,
         role: Role,
         as_of: Option<NaiveDate>,
     ) -> Result<TableList, GuardError> {
-        let (ctx, _) = self.context(role, as_of).await?;
+        let (rc, _) = self.context(role, as_of).await?;
         let mut out = Vec::new();
         for t in role.tables() {
-            if let Ok(p) = ctx.table_provider(*t).await {
+            if let Ok(p) = rc.ctx.table_provider(*t).await {
                 let cols = p
                     .schema()
                     .fields()
@@ -115,7 +183,7 @@ impl Local {
         &self,
         role: Role,
         as_of: Option<NaiveDate>,
-    ) -> Result<(Arc<SessionContext>, NaiveDate), GuardError> {
+    ) -> Result<(Arc<RoleContext>, NaiveDate), GuardError> {
         let cat = self
             .engine
             .store
@@ -151,8 +219,8 @@ impl Local {
     /// built: building one scores the recent periods (seconds, more on a
     /// cluster), which a refused statement should not cost. On the SQL
     /// runtime, whose stacks are sized for the parser. Returns whether the
-    /// statement is an EXPLAIN.
-    async fn precheck(&self, sql: &str) -> Result<bool, GuardError> {
+    /// statement is an EXPLAIN and whether it names the scores.
+    async fn precheck(&self, sql: &str) -> Result<Checked, GuardError> {
         let sql = sql.to_string();
         let max_depth = self.limits.max_depth;
         self.rt()
@@ -168,10 +236,10 @@ impl Local {
         as_of: Option<NaiveDate>,
     ) -> Result<Described, GuardError> {
         self.precheck(sql).await?;
-        let (ctx, _) = self.context(role, as_of).await?;
+        let (rc, _) = self.context(role, as_of).await?;
         let sql = sql.to_string();
         let task = self.rt().spawn(async move {
-            let df = plan(&ctx, &sql).await?;
+            let df = plan(&rc.ctx, &sql).await?;
             let mut params: Vec<(String, Option<DataType>)> = df
                 .logical_plan()
                 .get_parameter_types()
@@ -199,8 +267,8 @@ impl Local {
         as_of: Option<NaiveDate>,
         params: Vec<ScalarValue>,
     ) -> Result<Outcome, GuardError> {
-        let explain = self.precheck(sql).await?;
-        let (ctx, as_of) = self.context(role, as_of).await?;
+        let (rc, explain) = self.prepared(role, sql, as_of).await?;
+        let as_of = rc.as_of;
         let started = Instant::now();
         let _slot = self
             .slots
@@ -213,7 +281,7 @@ impl Local {
         // Everything from parsing on runs on the SQL runtime's threads,
         // whose stacks are sized for it.
         let task = self.rt().spawn(async move {
-            let mut df = plan(&ctx, &sql).await?;
+            let mut df = plan(&rc.ctx, &sql).await?;
             if !params.is_empty() {
                 df = df
                     .with_param_values(params)
@@ -300,10 +368,19 @@ fn lower_thread_priority() {
     }
 }
 
+/// What the checks before planning found out about a statement.
+struct Checked {
+    explain: bool,
+    /// Whether the statement's text has the name of a scores table: then
+    /// they are scored before it is planned. A name written otherwise
+    /// (a Unicode escape) reaches a table that refuses to be read, never
+    /// an empty one.
+    names_scores: bool,
+}
+
 /// One statement only, parsed with the recursion limit before any
-/// planning: a deeply nested expression stops here. Returns whether it is
-/// an EXPLAIN.
-fn check_single_statement(sql: &str, max_depth: usize) -> Result<bool, GuardError> {
+/// planning: a deeply nested expression stops here.
+fn check_single_statement(sql: &str, max_depth: usize) -> Result<Checked, GuardError> {
     let statements = DFParserBuilder::new(sql)
         .with_recursion_limit(max_depth)
         .build()
@@ -338,10 +415,18 @@ fn check_single_statement(sql: &str, max_depth: usize) -> Result<bool, GuardErro
         DF::CopyTo(_) => Some("COPY".into()),
         DF::Reset(_) => Some("RESET".into()),
     };
-    match kind {
-        Some(k) => Err(GuardError::NotAllowed(format!("{k} is not allowed"))),
-        None => Ok(explain),
+    if let Some(k) = kind {
+        return Err(GuardError::NotAllowed(format!("{k} is not allowed")));
     }
+    let text = sql.to_lowercase();
+    let names_scores = crate::score::scoring::scores_schemas()
+        .map_err(|e| GuardError::Failed(format!("{e:#}")))?
+        .iter()
+        .any(|(name, _)| text.contains(name));
+    Ok(Checked {
+        explain,
+        names_scores,
+    })
 }
 
 /// An EXPLAIN as users see it: the plan's shape, not where the store
@@ -432,7 +517,7 @@ impl Drop for Local {
 
 /// The periods whose scores the SQL surface carries: the last whole
 /// quarters and years before the as-of date, within the coverage.
-fn score_periods(engine: &Engine, as_of: NaiveDate, limits: &Limits) -> Vec<Period> {
+fn periods_carried(engine: &Engine, as_of: NaiveDate, limits: &Limits) -> Vec<Period> {
     let mut out = Vec::new();
     let first = engine.rules.coverage_from();
     let mut q = Period::last_complete_quarter(as_of);
@@ -458,10 +543,13 @@ async fn build_context(
     role: Role,
     as_of: NaiveDate,
     limits: &Limits,
-) -> anyhow::Result<SessionContext> {
-    // The full scoring context, private to this function.
-    let periods = score_periods(engine, as_of, limits);
-    let (full, _) = engine.analyst_context(Some(as_of), &periods).await?;
+) -> anyhow::Result<RoleContext> {
+    // The scoring context, private to this module; the scores are made
+    // from it on first use (`Local::score`).
+    let (full, as_of) = engine.context(Some(as_of)).await?;
+    for (name, schema) in crate::score::scoring::scores_schemas()? {
+        full.register_table(name, Arc::new(NotScoredYet(schema)))?;
+    }
     // The context users query: a memory pool of its own and only the
     // tables of the role.
     let runtime = RuntimeEnvBuilder::new()
@@ -499,7 +587,44 @@ async fn build_context(
         datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider,
     )
     .map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
-    Ok(ctx)
+    Ok(RoleContext {
+        ctx,
+        full,
+        as_of,
+        periods: periods_carried(engine, as_of, limits),
+        scored: OnceCell::new(),
+    })
+}
+
+/// A scores table before its context has scored: its schema is known (the
+/// catalog lists it, statements plan against it), reading it is an error.
+/// [`Local::prepare`] scores before any statement that names it is
+/// planned, so only a name the check did not see reaches this.
+#[derive(Debug)]
+struct NotScoredYet(SchemaRef);
+
+#[async_trait::async_trait]
+impl TableProvider for NotScoredYet {
+    fn schema(&self) -> SchemaRef {
+        self.0.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Err(datafusion::error::DataFusionError::Plan(
+            "the scores are not ready: name league_table or indicator_values plainly in the statement"
+                .into(),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -532,6 +657,59 @@ mod tests {
         assert!(matches!(run("SELECT 1"), GuardError::Unavailable(_)));
         let described = rt.block_on(local.describe(Role::Analyst, "DROP TABLE units", None));
         assert!(matches!(described, Err(GuardError::NotAllowed(_))));
+    }
+
+    /// The scores are made when a statement first names them, once, and
+    /// a context read before then holds a table that refuses to be read
+    /// rather than an empty one.
+    #[test]
+    fn scores_are_made_when_a_statement_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path().join("store")).unwrap();
+        let key = crate::extract::pseudonym::Key::new(b"unit-test-key-0123456789abcdef".to_vec())
+            .unwrap();
+        let reference = crate::reference::Reference::bundled();
+        let extracts =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/extracts");
+        for d in ["2022-01-31", "2022-02-28", "2022-03-31", "2022-04-30"] {
+            crate::extract::ingest::ingest_extract(&store, &extracts.join(d), &key, &reference)
+                .unwrap();
+        }
+        let local = Local::new(Engine::bundled(store), Limits::default()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let rows = |sql: &str| {
+            rt.block_on(local.run_with(Role::Analyst, sql, None, Vec::new()))
+                .unwrap()
+                .rows
+        };
+        let scored = || {
+            rt.block_on(local.context(Role::Analyst, None))
+                .unwrap()
+                .0
+                .scored
+                .initialized()
+        };
+        assert_eq!(rows("SELECT * FROM units LIMIT 1"), 1);
+        assert!(!scored());
+        let (rc, _) = rt.block_on(local.context(Role::Analyst, None)).unwrap();
+        let early = rt.block_on(async {
+            rc.ctx
+                .sql("SELECT count(*) FROM league_table")
+                .await?
+                .collect()
+                .await
+        });
+        assert!(early.unwrap_err().to_string().contains("not ready"));
+        // 2022-Q1 is the one whole quarter before the as-of: 34 provinces.
+        assert_eq!(rows("SELECT * FROM LEAGUE_TABLE"), 34);
+        assert!(scored());
+        assert_eq!(
+            rows("SELECT * FROM indicator_values WHERE period = '2022-Q1'"),
+            34 * 13
+        );
     }
 
     #[test]

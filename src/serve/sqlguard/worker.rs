@@ -602,7 +602,7 @@ async fn answer(local: &Local, req: Request, out: &mut impl Write) -> (Reply, Ve
             params,
         } => {
             let as_of = from_day(as_of);
-            if let Err(e) = local.warm(role, as_of).await {
+            if let Err(e) = local.prepare(role, &sql, as_of).await {
                 return failed(e);
             }
             started(out);
