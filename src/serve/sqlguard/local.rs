@@ -631,6 +631,13 @@ impl TableProvider for NotScoredYet {
 mod tests {
     use super::*;
 
+    fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     /// A store with no extract has no context to build, so only a
     /// statement that passes the checks gets as far as asking for one.
     #[test]
@@ -638,10 +645,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(dir.path().join("store")).unwrap();
         let local = Local::new(Engine::bundled(store), Limits::default()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread();
         let run = |sql: &str| {
             rt.block_on(local.run_with(Role::Analyst, sql, None, Vec::new()))
                 .unwrap_err()
@@ -676,10 +680,7 @@ mod tests {
                 .unwrap();
         }
         let local = Local::new(Engine::bundled(store), Limits::default()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread();
         let rows = |sql: &str| {
             rt.block_on(local.run_with(Role::Analyst, sql, None, Vec::new()))
                 .unwrap()
