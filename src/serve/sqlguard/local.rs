@@ -216,10 +216,10 @@ impl Local {
 
     /// The checks of a statement that need no context (one statement,
     /// read-only, within the nesting limit), made before a context is
-    /// built: building one scores the recent periods (seconds, more on a
-    /// cluster), which a refused statement should not cost. On the SQL
-    /// runtime, whose stacks are sized for the parser. Returns whether the
-    /// statement is an EXPLAIN and whether it names the scores.
+    /// built or scored: a refused statement should cost neither (scoring
+    /// takes seconds, more on a cluster). On the SQL runtime, whose stacks
+    /// are sized for the parser. Returns whether the statement is an
+    /// EXPLAIN and whether it names the scores.
     async fn precheck(&self, sql: &str) -> Result<Checked, GuardError> {
         let sql = sql.to_string();
         let max_depth = self.limits.max_depth;
