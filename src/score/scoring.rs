@@ -1076,8 +1076,11 @@ pub fn register_scores(ctx: &SessionContext, scores: &[Scores]) -> Result<()> {
     Ok(())
 }
 
-/// The tables [`register_scores`] makes, with their schemas:
-/// `league_table` and `indicator_values`.
+/// The tables [`register_scores`] makes.
+pub const SCORES_TABLES: [&str; 2] = ["league_table", "indicator_values"];
+
+/// The tables [`register_scores`] makes ([`SCORES_TABLES`]), with their
+/// schemas.
 pub fn scores_schemas() -> Result<[(&'static str, SchemaRef); 2]> {
     let empty = Scores {
         period: Period::parse("2022").expect("valid"),
@@ -1086,9 +1089,10 @@ pub fn scores_schemas() -> Result<[(&'static str, SchemaRef); 2]> {
         indicators: Vec::new(),
         league: Vec::new(),
     };
+    let [league, long] = SCORES_TABLES;
     Ok([
-        ("league_table", league_batch(&empty)?.schema()),
-        ("indicator_values", indicator_batch(&[])?.schema()),
+        (league, league_batch(&empty)?.schema()),
+        (long, indicator_batch(&[])?.schema()),
     ])
 }
 

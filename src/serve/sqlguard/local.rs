@@ -419,10 +419,9 @@ fn check_single_statement(sql: &str, max_depth: usize) -> Result<Checked, GuardE
         return Err(GuardError::NotAllowed(format!("{k} is not allowed")));
     }
     let text = sql.to_lowercase();
-    let names_scores = crate::score::scoring::scores_schemas()
-        .map_err(|e| GuardError::Failed(format!("{e:#}")))?
+    let names_scores = crate::score::scoring::SCORES_TABLES
         .iter()
-        .any(|(name, _)| text.contains(name));
+        .any(|name| text.contains(name));
     Ok(Checked {
         explain,
         names_scores,
