@@ -24,6 +24,7 @@ use datafusion::arrow::compute::{CastOptions, cast, cast_with_options, concat, f
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::{ProjectionMask, arrow_reader::ArrowReaderOptions};
+use datafusion::parquet::file::statistics::Statistics;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -1125,6 +1126,7 @@ fn read_stored_column_pairs(
     path: &Path,
     key_col: &str,
     value_col: Option<&str>,
+    within: Option<(&str, &str)>,
     mut visit: impl FnMut(&str, Option<i64>),
 ) -> Result<()> {
     let file = File::open(path)?;
@@ -1134,8 +1136,16 @@ fn read_stored_column_pairs(
     if let Some(v) = value_col {
         idx.push(schema.index_of(v)?);
     }
+    let groups = row_groups_within(&builder, key_col, within);
+    if groups.is_empty() {
+        return Ok(());
+    }
     let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
-    for batch in builder.with_projection(mask).build()? {
+    for batch in builder
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .build()?
+    {
         let batch = batch?;
         let keys = batch
             .column(0)
@@ -1158,6 +1168,42 @@ fn read_stored_column_pairs(
         }
     }
     Ok(())
+}
+
+/// The row groups of a stored file whose `key_col` may hold a key in
+/// `within` (the smallest and largest key looked up, as text), by the
+/// column's statistics; every group without statistics, or when no range
+/// is given. Keys follow the order in which cases arrive and an extract
+/// sends the cases of about the last year, so the files of older extracts
+/// are skipped unread: without this, every extract read the keys of every
+/// stored extract before it.
+fn row_groups_within<T>(
+    builder: &datafusion::parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
+    key_col: &str,
+    within: Option<(&str, &str)>,
+) -> Vec<usize> {
+    let meta = builder.metadata();
+    let all = (0..meta.num_row_groups()).collect();
+    let Some((lo, hi)) = within else { return all };
+    let Some(leaf) = builder
+        .parquet_schema()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [key_col])
+    else {
+        return all;
+    };
+    (0..meta.num_row_groups())
+        .filter(|&g| {
+            let Some(Statistics::ByteArray(st)) = meta.row_group(g).column(leaf).statistics()
+            else {
+                return true;
+            };
+            let below = st.max_opt().is_some_and(|max| max.data() < lo.as_bytes());
+            let above = st.min_opt().is_some_and(|min| min.data() > hi.as_bytes());
+            !(below || above)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -1236,15 +1282,17 @@ pub fn ingest_extract(
 
     // Read everything first: any unreadable file rejects the whole extract
     // before a byte is written.
+    let t = std::time::Instant::now();
     let parsed: Vec<Parsed> = inputs
         .iter()
         .map(|f| read_table(f, &mut warnings))
         .collect::<Result<_>>()?;
 
+    tracing::debug!(elapsed = ?t.elapsed(), "read the extract's files");
     let extract_day = day_number(manifest.extract_date);
     let mut known = Known::default();
     for path in store.table_files(&catalog, Table::Units, manifest.extract_date) {
-        read_stored_column_pairs(&path, "unit_code", None, |k, _| {
+        read_stored_column_pairs(&path, "unit_code", None, None, |k, _| {
             known.units.insert(k.to_string());
         })?;
     }
@@ -1257,10 +1305,13 @@ pub fn ingest_extract(
     // `parsed` is already in parent-first order (Table::ALL).
     for p in &parsed {
         let table = p.input.table;
+        let t = std::time::Instant::now();
         if table == Table::CaseEvents {
             load_stored_cases(store, &catalog, manifest.extract_date, p, &mut known)?;
+            tracing::debug!(elapsed = ?t.elapsed(), "looked up the stored cases");
         }
         let problems = validate(p, &known, extract_day, reference);
+        tracing::debug!(table = table.name(), elapsed = ?t.elapsed(), "validated");
         let keep = BooleanArray::from(problems.iter().map(Option::is_none).collect::<Vec<_>>());
         let rows = Rows::new(p);
         let pk_idx = rows.idx(table.primary_key());
@@ -1295,12 +1346,14 @@ pub fn ingest_extract(
             }
         }
         if accepted > 0 {
+            let t = std::time::Instant::now();
             let batch = stored_batch(p, &keep, key, extract_day)?;
             store::write_parquet(
                 &staging.path(&format!("{}.parquet", table.name())),
                 batch.schema(),
                 &[batch],
             )?;
+            tracing::debug!(table = table.name(), elapsed = ?t.elapsed(), "staged");
         }
         let report = TableReport {
             file: p.input.name.clone(),
@@ -1389,11 +1442,12 @@ fn load_stored_cases(
         .filter_map(|r| rows.text_at(ci, r))
         .filter(|id| !known.extract_cases.contains_key(*id))
         .collect();
-    if needed.is_empty() {
+    let (Some(lo), Some(hi)) = (needed.iter().min(), needed.iter().max()) else {
         return Ok(());
-    }
+    };
+    let within = Some((*lo, *hi));
     for path in store.table_files(catalog, Table::Cases, as_of) {
-        read_stored_column_pairs(&path, "case_id", Some("received_at"), |k, v| {
+        read_stored_column_pairs(&path, "case_id", Some("received_at"), within, |k, v| {
             if needed.contains(k)
                 && let Some(v) = v
             {
@@ -1432,6 +1486,50 @@ pub fn extract_dirs(dir: &Path) -> Result<Vec<(NaiveDate, PathBuf)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_keys_are_read_only_from_row_groups_that_may_hold_them() {
+        use datafusion::arrow::datatypes::{Field, Schema};
+        use datafusion::parquet::arrow::ArrowWriter;
+        use datafusion::parquet::file::properties::WriterProperties;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cases.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "case_id",
+            DataType::Utf8,
+            false,
+        )]));
+        let ids = ["HS01", "HS02", "HS03", "HS04", "HS05", "HS06"];
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(ids.to_vec()))],
+        )
+        .unwrap();
+        // Row groups of two keys: HS01-02, HS03-04, HS05-06.
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2))
+            .build();
+        let mut w =
+            ArrowWriter::try_new(File::create(&path).unwrap(), schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let read = |within| {
+            let mut seen = Vec::new();
+            read_stored_column_pairs(&path, "case_id", None, within, |k, _| {
+                seen.push(k.to_string())
+            })
+            .unwrap();
+            seen
+        };
+        assert_eq!(read(None), ids);
+        assert_eq!(
+            read(Some(("HS02", "HS03"))),
+            ["HS01", "HS02", "HS03", "HS04"]
+        );
+        assert_eq!(read(Some(("HS06", "HS09"))), ["HS05", "HS06"]);
+        assert!(read(Some(("HS07", "HS09"))).is_empty());
+        assert!(read(Some(("A", "HS00"))).is_empty());
+    }
 
     #[test]
     fn strict_dates_and_timestamps() {

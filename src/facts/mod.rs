@@ -45,20 +45,19 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, FixedSizeBinaryArray, RecordBatch, StringArray,
-    UInt32Array,
 };
-use datafusion::arrow::compute::{
-    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, take,
-};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::datasource::MemTable;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 use sha2::{Digest, Sha256};
+
+mod slot;
 
 use crate::reference::Reference;
 use crate::reference::calendar::Calendar;
@@ -396,7 +395,7 @@ fn writer_properties() -> WriterProperties {
     // Row groups of 128 k rows with page statistics: a period's rows can be
     // skipped by their dates; zstd 1 keeps maintenance quick.
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level")))
+        .set_compression(Compression::LZ4_RAW)
         .set_max_row_group_row_count(Some(1 << 17))
         .build()
 }
@@ -1197,28 +1196,45 @@ impl Writer<'_> {
         gaining: Option<&Vec<u32>>,
         added: &RecordBatch,
     ) -> Result<Option<RecordBatch>> {
-        let mut parts = Vec::new();
-        let mut gone = None;
-        if let Some(path) = self.idx.get(slot) {
-            let (old, closed) = split_closed(path, closing, self.day)?;
-            parts.push(old);
-            gone = Some(closed);
-        } else if closing.is_some() {
-            bail!(
+        let old = match self.idx.get(slot) {
+            Some(path) => Some(read_file(path)?.1),
+            None if closing.is_some() => bail!(
                 "{}: no file for {slot}; rebuild the facts (`vigil rebuild`)",
                 fact.name
-            );
+            ),
+            None => None,
+        };
+        let merged = slot::SlotMerge {
+            old: old.as_deref().unwrap_or_default(),
+            added,
+            gaining: gaining.map_or(&[], Vec::as_slice),
+            keys: &sort_keys(fact, layout),
+            hash: HASH,
         }
-        if let Some(rows) = gaining {
-            parts.push(take_rows(added, &UInt32Array::from(rows.clone()))?);
-        }
-        let merged = concat_batches(&added.schema(), &parts)?;
-        // Files of the single layout hold every province.
-        let by_province = (fact.by_province && layout == Layout::Single).then_some("province_code");
-        let merged = sorted(&merged, by_province, fact.sort, fact.entity)?;
-        write_file(&self.path(slot), &merged)?;
-        Ok(gone)
+        .run(closing, VALID_TO, self.day)
+        .with_context(|| format!("{}: {slot}", fact.name))?;
+        write_file(&self.path(slot), &merged.current)?;
+        Ok(old.map(|_| merged.closed))
     }
+}
+
+/// The order of a fact's current-tier files: province (files of the
+/// single layout hold every province) and date, so that row groups and
+/// pages hold one province's neighbouring dates and their statistics let a
+/// province or a period skip the rest; ties by entity and hash, so a file's
+/// bytes depend on its versions only, not on the order in which a query
+/// derived them. None when the fact has no date: its files keep the order
+/// their rows came in.
+fn sort_keys(fact: &Fact, layout: Layout) -> Vec<&'static str> {
+    let by_province = (fact.by_province && layout == Layout::Single).then_some("province_code");
+    if by_province.is_none() && fact.sort.is_none() {
+        return Vec::new();
+    }
+    by_province
+        .into_iter()
+        .chain(fact.sort)
+        .chain([fact.entity, HASH])
+        .collect()
 }
 
 /// `f` over every item, on as many threads as there are cores (at most
@@ -1279,85 +1295,6 @@ fn with_versions(
         FixedSizeBinaryArray::try_from_iter(hashes.into_iter())?
     }));
     Ok(RecordBatch::try_new(schema, columns)?)
-}
-
-/// Reads a current-tier file and splits it into the versions that stay
-/// and those `closing` names, the latter with `valid_to` set to `day`.
-fn split_closed(
-    path: &Path,
-    closing: Option<&HashSet<[u8; 16]>>,
-    day: i32,
-) -> Result<(RecordBatch, RecordBatch)> {
-    let (schema, batches) = read_file(path)?;
-    let whole = concat_batches(&schema, &batches)?;
-    let Some(closing) = closing else {
-        let none = whole.slice(0, 0);
-        return Ok((whole, none));
-    };
-    let hashes = whole
-        .column_by_name(HASH)
-        .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
-        .context("vigil_hash")?;
-    let goes = BooleanArray::from(
-        (0..whole.num_rows())
-            .map(|i| closing.contains(hashes.value(i)))
-            .collect::<Vec<_>>(),
-    );
-    let found = goes.true_count();
-    if found != closing.len() {
-        bail!(
-            "{} holds {found} of the {} versions to close; rebuild the facts (`vigil rebuild`)",
-            path.display(),
-            closing.len()
-        );
-    }
-    let stays = datafusion::arrow::compute::not(&goes)?;
-    let gone = filter_record_batch(&whole, &goes)?;
-    let mut columns = gone.columns().to_vec();
-    let at = schema.index_of(VALID_TO)?;
-    columns[at] = Arc::new(Date32Array::from(vec![day; gone.num_rows()]));
-    Ok((
-        filter_record_batch(&whole, &stays)?,
-        RecordBatch::try_new(schema, columns)?,
-    ))
-}
-
-fn take_rows(batch: &RecordBatch, idx: &UInt32Array) -> Result<RecordBatch> {
-    let columns: Vec<ArrayRef> = batch
-        .columns()
-        .iter()
-        .map(|c| take(c, idx, None))
-        .collect::<std::result::Result<_, _>>()?;
-    Ok(RecordBatch::try_new(batch.schema(), columns)?)
-}
-
-/// The batch sorted by province and date, so that row groups and pages
-/// hold one province's neighbouring dates and their statistics let a
-/// province or a period skip the rest. Ties are ordered by entity and hash,
-/// so a file's bytes depend on its versions only, not on the order in
-/// which a query derived them.
-fn sorted(
-    batch: &RecordBatch,
-    province: Option<&str>,
-    day: Option<&str>,
-    entity: &str,
-) -> Result<RecordBatch> {
-    if province.is_none() && day.is_none() {
-        return Ok(batch.clone());
-    }
-    let columns = province
-        .into_iter()
-        .chain(day)
-        .chain([entity, HASH])
-        .map(|c| {
-            Ok(SortColumn {
-                values: batch.column_by_name(c).context("sort column")?.clone(),
-                options: Some(SortOptions::default()),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let order = lexsort_to_indices(&columns, None)?;
-    take_rows(batch, &order)
 }
 
 // ---------------------------------------------------------------------------
