@@ -299,7 +299,7 @@ mod tests {
                 .collect();
             datafusion::arrow::compute::filter_record_batch(b, &keep).unwrap()
         };
-        let rows = UInt32Array::from(gaining.iter().map(|&r| r as u32).collect::<Vec<_>>());
+        let rows = UInt32Array::from(gaining.to_vec());
         let gained = RecordBatch::try_new(
             added.schema(),
             added
