@@ -161,6 +161,43 @@ fn killed_at_every_commit_step_the_store_is_before_or_after() {
     }
 }
 
+/// Extracts ingested in one run are committed as one group: killed at any
+/// step before the catalog names them, the store holds none of them; after
+/// it, all. A re-run reaches the same state as an uninterrupted run.
+#[test]
+fn a_group_killed_at_every_commit_step_is_committed_whole_or_not_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (jan, feb) = two_extracts(&tmp.path().join("in"));
+    let folder = jan.parent().unwrap();
+    assert_eq!(feb.parent().unwrap(), folder);
+    let clean = tmp.path().join("clean");
+    assert!(ingest_cli(&clean, folder, None).status.success());
+    let after = visible_state(&clean);
+    let extracts = |p: &Path| Store::open(p).unwrap().catalog().unwrap().extracts.len();
+    assert_eq!(extracts(&clean), 2);
+    for point in [
+        "before-rename",
+        "after-rename",
+        "facts-written",
+        "before-catalog",
+        "after-catalog",
+    ] {
+        let store = tmp.path().join(format!("group-{point}"));
+        let out = ingest_cli(&store, folder, Some(point));
+        assert!(!out.status.success(), "{point}: should have aborted");
+        let expected = if point == "after-catalog" { 2 } else { 0 };
+        assert_eq!(extracts(&store), expected, "{point}");
+        let rerun = ingest_cli(&store, folder, None);
+        assert!(
+            rerun.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
+        assert_eq!(visible_state(&store), after, "{point}");
+        assert!(!store.join(".staging").exists());
+    }
+}
+
 #[test]
 fn killed_at_random_moments_of_a_long_ingest_the_store_stays_consistent() {
     let tmp = tempfile::tempdir().unwrap();

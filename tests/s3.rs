@@ -15,13 +15,26 @@ use vigil::store::Store;
 use vigil::store::remote::Remote;
 
 /// `vigil status` without its first line (the cache folder's path).
+/// The status without its first line (where the store is) and with the
+/// facts' generation masked: a run of many extracts commits them in groups,
+/// one generation a group, and extracts ingested one by one take one each.
 fn status(m: &Moto, cache: &Path, store: &str) -> String {
     let mut c = m.vigil(cache);
     c.args(["status", "--store", store]);
     let out = stdout_of(&mut c);
-    out.split_once('\n')
+    let rest = out
+        .split_once('\n')
         .map(|(_, rest)| rest.to_string())
-        .unwrap_or(out)
+        .unwrap_or(out);
+    rest.lines()
+        .map(|l| match l.split_once(", generation ") {
+            Some((head, tail)) => {
+                let after = tail.split_once(',').map_or("", |(_, a)| a);
+                format!("{head}, generation _,{after}\n")
+            }
+            None => format!("{l}\n"),
+        })
+        .collect()
 }
 
 fn sample_extracts() -> Vec<PathBuf> {

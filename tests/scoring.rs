@@ -583,6 +583,77 @@ fn scores_are_tables_for_analysts() {
     assert!(rows.contains("884"), "{rows}");
 }
 
+/// A folder of extracts ingested in one run is committed in groups, each
+/// slot written once a group; the facts then hold exactly the versions
+/// (content, first and last extract) of one commit per extract, so every
+/// as-of reads the same.
+#[test]
+fn a_run_committed_in_groups_keeps_the_versions_of_one_commit_per_extract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one_by_one = sample_store_in(&tmp.path().join("one"));
+    let grouped = Store::open(tmp.path().join("grouped")).unwrap();
+    let dirs = vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap();
+    let mut run = vigil::extract::run::Run::open(&grouped, &Reference::bundled()).unwrap();
+    for (_, d) in &dirs {
+        run.add(d, &key()).unwrap();
+    }
+    run.commit().unwrap();
+    drop(run);
+    let cat = grouped.catalog().unwrap();
+    assert_eq!(cat.extracts.len(), dirs.len());
+    let state = cat.facts.clone().unwrap();
+    // Fewer generations than extracts: the run was committed in groups.
+    assert!(
+        state.generation * 3 < dirs.len() as u64,
+        "{}",
+        state.generation
+    );
+    let derivation = vigil::facts::Derivation::bundled();
+    // As of the first extract, `<fact>_versions` is every version ever
+    // made (the current tier and every closed file after the first date).
+    let versions = |store: &Store, sql: &str| {
+        let cat = store.catalog().unwrap();
+        let f = cat.facts.unwrap();
+        let ctx = datafusion::prelude::SessionContext::new();
+        let batches = rt().block_on(async {
+            vigil::facts::register(
+                &ctx,
+                &store.facts_dir(&f.dir),
+                f.generation,
+                dirs[0].0,
+                &derivation,
+            )
+            .await
+            .unwrap();
+            ctx.sql(sql).await.unwrap().collect().await.unwrap()
+        });
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    for fact in vigil::facts::FACTS.iter().map(|f| f.name) {
+        let sql = format!("SELECT * FROM {fact}_versions");
+        let expected = versions(&one_by_one, &sql);
+        let got = versions(&grouped, &sql);
+        assert_eq!(got.len(), expected.len(), "{fact}");
+        assert!(got == expected, "{fact}: the versions differ");
+    }
+    // The history compared holds superseded versions, some superseded
+    // within a group.
+    let closed = versions(
+        &grouped,
+        "SELECT count(DISTINCT version_to) FROM case_facts_versions WHERE version_to IS NOT NULL",
+    );
+    let n: usize = closed
+        .iter()
+        .find_map(|l| l.trim_matches(|c| c == '|' || c == ' ').parse().ok())
+        .unwrap();
+    assert!(n > 20, "{n} extracts superseded case versions");
+}
+
 /// The facts maintained extract by extract give, at every as-of, the same
 /// current rows, case progress, stages and entry records as deriving them
 /// from scratch over the whole version history (how scoring read the store

@@ -299,10 +299,24 @@ fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> R
     let dirs = ingest::extract_dirs(path)?;
     let started = Instant::now();
     let mut total_rows = 0u64;
+    // Extracts are committed in groups (see extract::run); a rejected one
+    // is reported after those before it are committed.
+    let mut run = crate::extract::run::Run::open(store, &reference)?;
     for (date, dir) in dirs {
         let t = Instant::now();
-        let outcome = ingest::ingest_extract(store, &dir, key, &reference)
-            .with_context(|| format!("{}", dir.display()))?;
+        let outcome = match run.add(&dir, key) {
+            Ok(o) => o,
+            Err(e) => {
+                let committed = run.commit();
+                let e = e.context(format!("{}", dir.display()));
+                return Err(match committed {
+                    Ok(()) => e,
+                    Err(c) => e.context(format!(
+                        "the extracts accepted before it in this run were not committed either: {c:#}"
+                    )),
+                });
+            }
+        };
         match outcome {
             Outcome::AlreadyIngested { extract_date } => {
                 println!(
@@ -352,6 +366,7 @@ fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> R
             }
         }
     }
+    run.commit()?;
     let secs = started.elapsed().as_secs_f64();
     if total_rows > 0 {
         println!(
@@ -414,10 +429,9 @@ fn rebuild(store: &Store) -> Result<()> {
             true
         }))?;
     match state {
-        // A rebuild writes one generation per stored extract.
         Some(state) => println!(
             "facts rebuilt from {} extracts (through {}) in {:.2} s",
-            state.generation,
+            store.catalog()?.extracts.len(),
             state.through,
             started.elapsed().as_secs_f64()
         ),

@@ -1239,6 +1239,40 @@ pub fn ingest_extract(
     key: &Key,
     reference: &Reference,
 ) -> Result<Outcome> {
+    let mut run = super::run::Run::open(store, reference)?;
+    let outcome = run.add(dir, key)?;
+    run.commit()?;
+    Ok(outcome)
+}
+
+/// What [`stage`] made of an extract folder.
+pub(crate) enum Stage {
+    /// Validated and written to the staging area, not yet placed.
+    Written(Box<Staged>),
+    /// The identical extract is already in the store.
+    AlreadyIngested(NaiveDate),
+}
+
+/// An extract validated and written to the staging area.
+pub(crate) struct Staged {
+    pub staging: store::Staging,
+    pub entry: ExtractEntry,
+    pub tables: BTreeMap<String, TableReport>,
+    pub quarantined: Vec<QuarantinedRow>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads and validates one extract folder against `catalog` (the store's
+/// extracts, committed or placed by the same run) and writes its accepted
+/// and quarantined rows to the staging area.
+pub(crate) fn stage(
+    store: &Store,
+    lock: &store::StoreLock,
+    catalog: &store::Catalog,
+    dir: &Path,
+    key: &Key,
+    reference: &Reference,
+) -> Result<Stage> {
     let manifest = read_manifest(dir)?;
     let mut warnings = Vec::new();
     let inputs = locate_files(dir, &mut warnings)?;
@@ -1250,9 +1284,6 @@ pub fn ingest_extract(
         );
     }
 
-    let lock = store.lock()?;
-    store.clean_leftovers(&lock)?;
-    let catalog = store.catalog()?;
     let date = manifest.extract_date;
     if let Some(same_date) = catalog.extracts.iter().find(|e| e.extract_date == date) {
         let identical = same_date.files.len() == hashes.len()
@@ -1263,7 +1294,7 @@ pub fn ingest_extract(
                     .is_some_and(|f| &f.name == name && &f.sha256 == sha)
             });
         if identical {
-            return Ok(Outcome::AlreadyIngested { extract_date: date });
+            return Ok(Stage::AlreadyIngested(date));
         }
         bail!(
             "extract rejected: an extract dated {date} is already ingested with different content; \
@@ -1291,13 +1322,13 @@ pub fn ingest_extract(
     tracing::debug!(elapsed = ?t.elapsed(), "read the extract's files");
     let extract_day = day_number(manifest.extract_date);
     let mut known = Known::default();
-    for path in store.table_files(&catalog, Table::Units, manifest.extract_date) {
+    for path in store.table_files(catalog, Table::Units, manifest.extract_date) {
         read_stored_column_pairs(&path, "unit_code", None, None, |k, _| {
             known.units.insert(k.to_string());
         })?;
     }
 
-    let staging = store.begin(&lock, manifest.extract_date)?;
+    let staging = store.begin(lock, manifest.extract_date)?;
     let mut tables = BTreeMap::new();
     let mut files = BTreeMap::new();
     let mut quarantined = Vec::new();
@@ -1307,7 +1338,7 @@ pub fn ingest_extract(
         let table = p.input.table;
         let t = std::time::Instant::now();
         if table == Table::CaseEvents {
-            load_stored_cases(store, &catalog, manifest.extract_date, p, &mut known)?;
+            load_stored_cases(store, catalog, manifest.extract_date, p, &mut known)?;
             tracing::debug!(elapsed = ?t.elapsed(), "looked up the stored cases");
         }
         let problems = validate(p, &known, extract_day, reference);
@@ -1395,36 +1426,13 @@ pub fn ingest_extract(
         files,
         quarantine_reasons: reasons,
     };
-    let mut sources = crate::facts::Sources {
-        rows: entry.accepted(),
-        ..Default::default()
-    };
-    for (name, t) in &tables {
-        if t.accepted > 0 {
-            let table = Table::from_name(name).expect("a contract table");
-            sources
-                .files
-                .insert(table.name(), staging.path(&format!("{name}.parquet")));
-        }
-    }
-    let facts = crate::facts::for_ingest(
-        store,
-        &lock,
-        &catalog,
-        manifest.extract_date,
-        &sources,
-        &crate::facts::Derivation {
-            reference: reference.clone(),
-            ..crate::facts::Derivation::bundled()
-        },
-    )?;
-    staging.commit(&lock, entry.clone(), facts)?;
-    Ok(Outcome::Ingested {
+    Ok(Stage::Written(Box::new(Staged {
+        staging,
         entry,
         tables,
         quarantined,
         warnings,
-    })
+    })))
 }
 
 /// Looks up, in the stored cases, the cases this extract's events refer to

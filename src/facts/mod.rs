@@ -36,7 +36,7 @@
 //! or whose events it sends (before and after an event moves), the sessions
 //! it sends, and everything of a unit whose row changed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,7 +57,11 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 use sha2::{Digest, Sha256};
 
+mod pending;
 mod slot;
+
+pub use pending::Pending;
+use pending::PendingFact;
 
 use crate::reference::Reference;
 use crate::reference::calendar::Calendar;
@@ -563,6 +567,7 @@ async fn fact_schemas(derivation: &Derivation) -> Result<BTreeMap<&'static str, 
         &FileIndex::default(),
         &Sources::default(),
         Layout::default(),
+        &Pending::default(),
     )
     .await?;
     m.touch_units().await?;
@@ -634,6 +639,7 @@ impl Maintenance {
         idx: &FileIndex,
         sources: &Sources,
         layout: Layout,
+        pending: &Pending,
     ) -> Result<Maintenance> {
         // Filters pushed into the Parquet scans: the touched entities are a
         // small part of the facts, and a scan that decodes the key column
@@ -656,15 +662,15 @@ impl Maintenance {
         }
         for fact in &FACTS {
             let files = idx.current(fact.name);
-            let prior = format!("{}_prior", fact.name);
-            if files.is_empty() {
+            let waiting = pending.get(fact.name);
+            if files.is_empty() && waiting.is_none_or(|p| p.added.is_empty()) {
                 if let Some(t) = fact.carries {
                     let empty = MemTable::try_new(t.stored_schema(), vec![vec![]])?;
                     ctx.register_table(format!("prior_{}", t.name()), Arc::new(empty))?;
                 }
                 continue;
             }
-            register_versions(&ctx, &prior, &files, None).await?;
+            register_prior(&ctx, fact, &files, waiting).await?;
             if let Some(t) = fact.carries {
                 prior_view(&ctx, t, "").await?;
             }
@@ -778,7 +784,7 @@ impl Maintenance {
         let touched = Maintenance::touched(fact);
         let (lo, hi) = key_range(&self.ctx, e, &touched).await?;
         Ok(format!(
-            "SELECT {columns}{part} AS vigil_part, {day} AS vigil_day, {HASH} \
+            "SELECT {columns}{part} AS vigil_part, {day} AS vigil_day, {HASH}, {VALID_FROM} \
              FROM {}_prior WHERE \"{e}\" BETWEEN {lo} AND {hi} AND \"{e}\" IN ({touched})",
             fact.name,
         ))
@@ -812,7 +818,7 @@ impl Maintenance {
             .await
             .with_context(|| format!("reading the touched {}", fact.name))?;
         // Two tables over the same arrays: the carried columns, dropped once
-        // the current rows are assembled, and the three that place and
+        // the current rows are assembled, and the four that place and
         // identify a version, kept until the fact is maintained.
         let n = table.stored_schema().fields().len();
         let split = |idx: Vec<usize>| -> Result<Arc<MemTable>> {
@@ -825,7 +831,7 @@ impl Maintenance {
         };
         self.ctx.register_table(
             format!("{}_touched", fact.name),
-            split(vec![n, n + 1, n + 2])?,
+            split(vec![n, n + 1, n + 2, n + 3])?,
         )?;
         let prior = format!("prior_{}", table.name());
         self.ctx.deregister_table(prior.as_str())?;
@@ -841,11 +847,12 @@ impl Maintenance {
         Ok(())
     }
 
-    /// The slot and hash of the current versions of the touched entities.
-    async fn prior_versions(&self, fact: &Fact) -> Result<Vec<(String, [u8; 16])>> {
+    /// The slot, hash and first day of the current versions of the touched
+    /// entities.
+    async fn prior_versions(&self, fact: &Fact) -> Result<Vec<(String, [u8; 16], i32)>> {
         let touched = format!("{}_touched", fact.name);
         let sql = if self.ctx.table_exist(touched.as_str())? {
-            format!("SELECT vigil_part, vigil_day, {HASH} FROM {touched}")
+            format!("SELECT vigil_part, vigil_day, {HASH}, {VALID_FROM} FROM {touched}")
         } else if self
             .ctx
             .table_exist(format!("{}_prior", fact.name).as_str())?
@@ -863,14 +870,60 @@ impl Maintenance {
                 .as_any()
                 .downcast_ref::<FixedSizeBinaryArray>()
                 .context("vigil_hash")?;
+            let from = b
+                .column(3)
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .context("version_from")?;
             for (i, slot) in slots.into_iter().enumerate() {
                 let mut h = [0u8; 16];
                 h.copy_from_slice(hashes.value(i));
-                out.push((slot, h));
+                out.push((slot, h, from.value(i)));
             }
         }
         Ok(out)
     }
+}
+
+/// Registers `<fact>_prior`, the current versions before the extract:
+/// the committed files, less the versions the extracts maintained since
+/// (and not yet written) closed, plus those they added.
+async fn register_prior(
+    ctx: &SessionContext,
+    fact: &Fact,
+    files: &[PathBuf],
+    waiting: Option<&PendingFact>,
+) -> Result<()> {
+    let prior = format!("{}_prior", fact.name);
+    let Some(waiting) = waiting else {
+        return register_versions(ctx, &prior, files, None).await;
+    };
+    let mut parts = Vec::new();
+    if !files.is_empty() {
+        let stored = format!("{}_committed", fact.name);
+        register_versions(ctx, &stored, files, None).await?;
+        parts.push(match waiting.closing.is_empty() {
+            true => format!("SELECT * FROM {stored}"),
+            false => {
+                let open = format!("{}_still_open", fact.name);
+                ctx.register_udf(waiting.still_open_udf(&open));
+                format!("SELECT * FROM {stored} WHERE {open}({HASH}, {VALID_FROM})")
+            }
+        });
+    }
+    if let Some(first) = waiting.added.first() {
+        let added = format!("{}_waiting", fact.name);
+        let table = MemTable::try_new(first.schema(), vec![waiting.added.clone()])?;
+        ctx.register_table(added.as_str(), Arc::new(table))?;
+        parts.push(format!("SELECT * FROM {added}"));
+    }
+    ctx.sql(&format!(
+        "CREATE VIEW {prior} AS {}",
+        parts.join(" UNION ALL ")
+    ))
+    .await
+    .with_context(|| format!("the current versions of {}", fact.name))?;
+    Ok(())
 }
 
 /// Defines `prior_<table>`: the carried rows of the current versions
@@ -1047,42 +1100,116 @@ pub struct Target<'a> {
     pub layout: Layout,
 }
 
-/// Maintains the facts for one extract, writing its files under
-/// `target.generation`. Nothing written here is read before the catalog
-/// commits that generation.
+/// Maintains the facts for one extract into `pending`: nothing is written
+/// until [`flush`]. Reads the committed files of `target.committed` and
+/// what `pending` holds of the extracts maintained since.
 pub async fn apply(
     target: &Target<'_>,
+    pending: &mut Pending,
     extract_date: NaiveDate,
     sources: &Sources,
     derivation: &Derivation,
 ) -> Result<()> {
     let t = std::time::Instant::now();
     let idx = FileIndex::load(target.dir, target.committed, None)?;
-    let m = Maintenance::prepare(derivation, &idx, sources, target.layout).await?;
+    let m = Maintenance::prepare(derivation, &idx, sources, target.layout, pending).await?;
     tracing::debug!(elapsed = ?t.elapsed(), "prepared");
-    let w = Writer {
-        dir: target.dir,
-        idx: &idx,
-        generation: target.generation,
-        day: day_number(extract_date),
-    };
     let t = std::time::Instant::now();
     m.touch_units().await?;
     tracing::debug!(elapsed = ?t.elapsed(), "touched");
+    let day = day_number(extract_date);
     for fact in &FACTS {
         let t = std::time::Instant::now();
-        let c = w.maintain(&m, fact).await?;
+        let c = maintain(&m, fact, pending.fact(fact.name), day).await?;
         m.release(fact)?;
         tracing::debug!(fact = fact.name, added = c.added, closed = c.closed, elapsed = ?t.elapsed(), "maintained");
     }
     Ok(())
 }
 
+/// Writes what `pending` holds under `target.generation` and empties it:
+/// every current-tier slot that gains or loses versions is written again
+/// once, and the versions superseded go, with `version_to` set, to one
+/// closed-tier file per extract that superseded them.
+pub fn flush(target: &Target<'_>, pending: &mut Pending) -> Result<()> {
+    let t = std::time::Instant::now();
+    let idx = FileIndex::load(target.dir, target.committed, None)?;
+    let w = Writer {
+        dir: target.dir,
+        idx: &idx,
+        generation: target.generation,
+        layout: target.layout,
+    };
+    for fact in &FACTS {
+        if let Some(p) = pending.facts.remove(fact.name) {
+            w.write(fact, p)?;
+        }
+    }
+    tracing::debug!(elapsed = ?t.elapsed(), "written");
+    Ok(())
+}
+
+/// Derives the touched entities' facts, compares them with their current
+/// versions by hash, and records in `pending` the versions added (valid
+/// from `day`) and those closed.
+async fn maintain(
+    m: &Maintenance,
+    fact: &Fact,
+    pending: &mut PendingFact,
+    day: i32,
+) -> Result<Change> {
+    let t = std::time::Instant::now();
+    let df = m
+        .ctx
+        .sql(fact.sql)
+        .await
+        .with_context(|| format!("queries/facts/{}.sql", fact.name))?;
+    let content = Arc::new(df.schema().as_arrow().clone());
+    let batches = df
+        .collect()
+        .await
+        .with_context(|| format!("deriving {}", fact.name))?;
+    let derived = concat_batches(&content, &batches)?;
+    drop(batches);
+    tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "derived");
+    let t = std::time::Instant::now();
+    let hashes = row_hashes(&derived)?;
+    let prior = m.prior_versions(fact).await?;
+    tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "hashed and read prior versions");
+    let prior_set: HashSet<[u8; 16]> = prior.iter().map(|p| p.1).collect();
+    let derived_set: HashSet<[u8; 16]> = hashes.iter().copied().collect();
+    let closing: Vec<(String, [u8; 16], i32)> = prior
+        .into_iter()
+        .filter(|(_, h, _)| !derived_set.contains(h))
+        .collect();
+    let closed = closing.len();
+    let keep = BooleanArray::from(
+        hashes
+            .iter()
+            .map(|h| !prior_set.contains(h))
+            .collect::<Vec<_>>(),
+    );
+    let added = with_versions(
+        &filter_record_batch(&derived, &keep)?,
+        hashes.iter().filter(|h| !prior_set.contains(*h)).copied(),
+        day,
+    )?;
+    pending.close(closing, day)?;
+    let added_rows = added.num_rows();
+    if added_rows > 0 {
+        pending.added.push(added);
+    }
+    Ok(Change {
+        added: added_rows,
+        closed,
+    })
+}
+
 struct Writer<'a> {
     dir: &'a Path,
     idx: &'a FileIndex,
     generation: u64,
-    day: i32,
+    layout: Layout,
 }
 
 impl Writer<'_> {
@@ -1091,68 +1218,19 @@ impl Writer<'_> {
             .join(format!("{slot}.g{}.parquet", self.generation))
     }
 
-    /// Derives the touched entities' facts, compares them with their
-    /// current versions by hash, and writes what changed: each current-tier
-    /// file that gains or loses versions is written again, and the versions
-    /// superseded go, with `valid_to` set, to one closed-tier file.
-    async fn maintain(&self, m: &Maintenance, fact: &Fact) -> Result<Change> {
-        let t = std::time::Instant::now();
-        let df = m
-            .ctx
-            .sql(fact.sql)
-            .await
-            .with_context(|| format!("queries/facts/{}.sql", fact.name))?;
-        let content = Arc::new(df.schema().as_arrow().clone());
-        let batches = df
-            .collect()
-            .await
-            .with_context(|| format!("deriving {}", fact.name))?;
-        let derived = concat_batches(&content, &batches)?;
-        drop(batches);
-        tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "derived");
-        let t = std::time::Instant::now();
-        let hashes = row_hashes(&derived)?;
-        let prior = m.prior_versions(fact).await?;
-        tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "hashed and read prior versions");
-        let prior_set: HashSet<[u8; 16]> = prior.iter().map(|p| p.1).collect();
-        let derived_set: HashSet<[u8; 16]> = hashes.iter().copied().collect();
-        let mut closing: BTreeMap<String, HashSet<[u8; 16]>> = BTreeMap::new();
-        for (slot, h) in &prior {
-            if !derived_set.contains(h) {
-                closing.entry(slot.clone()).or_default().insert(*h);
-            }
-        }
-        let keep = BooleanArray::from(
-            hashes
-                .iter()
-                .map(|h| !prior_set.contains(h))
-                .collect::<Vec<_>>(),
-        );
-        let added = with_versions(
-            &filter_record_batch(&derived, &keep)?,
-            hashes.iter().filter(|h| !prior_set.contains(*h)).copied(),
-            self.day,
-        )?;
-        let added_rows = added.num_rows();
-        let mut gaining: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        if added_rows > 0 {
-            let province = added
-                .column_by_name("province_code")
-                .cloned()
-                .unwrap_or_else(|| {
-                    datafusion::arrow::array::new_null_array(&DataType::Utf8, added_rows)
-                });
-            let day = match fact.sort {
-                Some(c) => added.column_by_name(c).context("sort column")?.clone(),
-                None => datafusion::arrow::array::new_null_array(&DataType::Date32, added_rows),
-            };
-            for (i, slot) in slots(fact, m.layout, &province, &day)?
-                .into_iter()
-                .enumerate()
-            {
-                gaining.entry(slot).or_default().push(i as u32);
-            }
-        }
+    /// Writes one fact's pending changes: the slots they touch again, and
+    /// the closed versions by the day they were closed.
+    fn write(&self, fact: &Fact, mut p: PendingFact) -> Result<()> {
+        let added = match p.added.first() {
+            Some(first) => Some(concat_batches(&first.schema(), &p.added)?),
+            None => None,
+        };
+        p.added.clear();
+        let gaining = match &added {
+            Some(a) => self.gaining(fact, a)?,
+            None => BTreeMap::new(),
+        };
+        let closing = p.closing_by_slot();
         let touched: Vec<&String> = closing
             .keys()
             .chain(gaining.keys())
@@ -1161,27 +1239,60 @@ impl Writer<'_> {
             .collect();
         // Each slot is read, merged and written on its own: the files are
         // independent, so both cores share them.
-        let closed = map_parallel(&touched, |slot| {
+        let gone = map_parallel(&touched, |slot| {
             self.rewrite(
                 fact,
-                m.layout,
                 slot,
                 closing.get(*slot),
                 gaining.get(*slot),
-                &added,
+                added.as_ref(),
             )
         })?;
-        let closed = concat_batches(&added.schema(), closed.iter().flatten())?;
-        let closed_rows = closed.num_rows();
-        if closed_rows > 0 {
-            let vf = crate::reference::dates::date_from_day(self.day);
-            let slot = format!("{CLOSED}/{}/{}", fact.name, vf.format("%Y-%m-%d"));
-            write_file(&self.path(&slot), &closed)?;
+        let closed: Vec<RecordBatch> = gone.into_iter().flatten().chain(p.closed).collect();
+        self.write_closed(fact, &closed)
+    }
+
+    /// The rows of `added` by the slot they go to.
+    fn gaining(&self, fact: &Fact, added: &RecordBatch) -> Result<BTreeMap<String, Vec<u32>>> {
+        let n = added.num_rows();
+        let province = added
+            .column_by_name("province_code")
+            .cloned()
+            .unwrap_or_else(|| datafusion::arrow::array::new_null_array(&DataType::Utf8, n));
+        let day = match fact.sort {
+            Some(c) => added.column_by_name(c).context("sort column")?.clone(),
+            None => datafusion::arrow::array::new_null_array(&DataType::Date32, n),
+        };
+        let mut gaining: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for (i, slot) in slots(fact, self.layout, &province, &day)?
+            .into_iter()
+            .enumerate()
+        {
+            gaining.entry(slot).or_default().push(i as u32);
         }
-        Ok(Change {
-            added: added_rows,
-            closed: closed_rows,
-        })
+        Ok(gaining)
+    }
+
+    /// One closed-tier file per day the versions were closed on, named by
+    /// that extract's date.
+    fn write_closed(&self, fact: &Fact, closed: &[RecordBatch]) -> Result<()> {
+        let Some(first) = closed.first() else {
+            return Ok(());
+        };
+        let all = concat_batches(&first.schema(), closed)?;
+        let to = all
+            .column_by_name(VALID_TO)
+            .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
+            .context("version_to")?;
+        let days: std::collections::BTreeSet<i32> = to.iter().flatten().collect();
+        for day in days {
+            let on_day: BooleanArray = to.iter().map(|d| Some(d == Some(day))).collect();
+            let rows = filter_record_batch(&all, &on_day)?;
+            let date = crate::reference::dates::date_from_day(day);
+            let slot = format!("{CLOSED}/{}/{}", fact.name, date.format("%Y-%m-%d"));
+            write_file(&self.path(&slot), &rows)?;
+        }
+        Ok(())
     }
 
     /// Writes one current-tier slot again: its committed versions less
@@ -1190,28 +1301,37 @@ impl Writer<'_> {
     fn rewrite(
         &self,
         fact: &Fact,
-        layout: Layout,
         slot: &str,
-        closing: Option<&HashSet<[u8; 16]>>,
+        closing: Option<&HashMap<[u8; 16], i32>>,
         gaining: Option<&Vec<u32>>,
-        added: &RecordBatch,
+        added: Option<&RecordBatch>,
     ) -> Result<Option<RecordBatch>> {
         let old = match self.idx.get(slot) {
-            Some(path) => Some(read_file(path)?.1),
+            Some(path) => Some(read_file(path)?),
             None if closing.is_some() => bail!(
                 "{}: no file for {slot}; rebuild the facts (`vigil rebuild`)",
                 fact.name
             ),
             None => None,
         };
+        // A slot that only loses versions takes its schema from its file.
+        let empty;
+        let added = match (added, &old) {
+            (Some(a), _) => a,
+            (None, Some((schema, _))) => {
+                empty = RecordBatch::new_empty(schema.clone());
+                &empty
+            }
+            (None, None) => return Ok(None),
+        };
         let merged = slot::SlotMerge {
-            old: old.as_deref().unwrap_or_default(),
+            old: old.as_ref().map_or(&[], |(_, b)| b.as_slice()),
             added,
             gaining: gaining.map_or(&[], Vec::as_slice),
-            keys: &sort_keys(fact, layout),
+            keys: &sort_keys(fact, self.layout),
             hash: HASH,
         }
-        .run(closing, VALID_TO, self.day)
+        .run(closing, VALID_TO)
         .with_context(|| format!("{}: {slot}", fact.name))?;
         write_file(&self.path(slot), &merged.current)?;
         Ok(old.map(|_| merged.closed))
@@ -1322,17 +1442,20 @@ pub fn stale_reason(cat: &Catalog, derivation: &Derivation) -> Option<String> {
 }
 
 /// The accepted rows of one committed extract.
-fn committed_sources(store: &Store, entry: &ExtractEntry) -> Sources {
-    let mut s = Sources {
-        rows: entry.accepted(),
-        ..Sources::default()
-    };
-    for t in Table::ALL {
-        if let Some(p) = store.extract_table_file(entry, t) {
-            s.files.insert(t.name(), p);
+impl Sources {
+    /// The accepted rows of an extract in the store's extract folder.
+    pub fn of(store: &Store, entry: &ExtractEntry) -> Sources {
+        let mut s = Sources {
+            rows: entry.accepted(),
+            ..Sources::default()
+        };
+        for t in Table::ALL {
+            if let Some(p) = store.extract_table_file(entry, t) {
+                s.files.insert(t.name(), p);
+            }
         }
+        s
     }
-    s
 }
 
 /// Builds the facts of every committed extract afresh in a new folder, by
@@ -1355,25 +1478,41 @@ pub async fn rebuild(
     let mut through = NaiveDate::MIN;
     let rows: u64 = cat.extracts.iter().map(ExtractEntry::accepted).sum();
     let layout = layout_for(rows / cat.extracts.len().max(1) as u64);
+    // Extracts are maintained in groups, as an ingest of many does.
+    let mut pending = Pending::default();
+    let (mut generation, mut in_group) = (0u64, 0usize);
     for (i, entry) in cat.extracts.iter().enumerate() {
-        let sources = committed_sources(store, entry);
+        let sources = Sources::of(store, entry);
         let target = Target {
             dir: &dir,
-            committed: i as u64,
-            generation: i as u64 + 1,
+            committed: generation,
+            generation: generation + 1,
             layout,
         };
-        apply(&target, entry.extract_date, &sources, derivation)
-            .await
-            .with_context(|| format!("building the facts of extract {}", entry.extract_date))?;
+        apply(
+            &target,
+            &mut pending,
+            entry.extract_date,
+            &sources,
+            derivation,
+        )
+        .await
+        .with_context(|| format!("building the facts of extract {}", entry.extract_date))?;
         through = entry.extract_date;
+        in_group += 1;
+        let last = i + 1 == cat.extracts.len();
+        if last || in_group >= GROUP_EXTRACTS || pending.bytes() >= GROUP_BYTES {
+            flush(&target, &mut pending)?;
+            generation += 1;
+            in_group = 0;
+        }
     }
     sync_filesystem(&dir)?;
     failpoint("facts-written");
     Ok(FactsState {
         dir: dir_name,
         fingerprint,
-        generation: cat.extracts.len() as u64,
+        generation,
         through,
         layout,
     })
@@ -1420,58 +1559,121 @@ pub async fn rebuild_and_commit(
     Ok(Some(state))
 }
 
-/// Maintains the facts for an extract being ingested (the store is locked
-/// and its accepted rows staged), rebuilding first if the committed facts
-/// are stale. Returns the state to commit with the extract.
-pub fn for_ingest(
-    store: &Store,
-    lock: &StoreLock,
-    cat: &Catalog,
-    extract_date: NaiveDate,
-    sources: &Sources,
-    derivation: &Derivation,
-) -> Result<FactsState> {
-    let state = run_blocking(async {
-        let prior = match (&cat.facts, stale_reason(cat, derivation)) {
-            (Some(f), None) => {
-                remove_stale(&store.facts_dir(&f.dir), f.generation)?;
-                f.clone()
-            }
-            (_, Some(reason)) => {
-                eprintln!("vigil: rebuilding the facts: {reason}");
-                rebuild(store, lock, cat, derivation).await?
-            }
-            (None, None) => {
-                // An empty store: the first facts folder.
-                let fingerprint = derivation.fingerprint();
-                FactsState {
-                    dir: format!("{}-{}", &fingerprint[..12], extract_date.format("%Y%m%d")),
-                    fingerprint,
-                    generation: 0,
-                    through: NaiveDate::MIN,
-                    layout: layout_for(sources.rows),
+/// How much the versions of a group of extracts may hold in memory before
+/// they are written and the group committed, and how many extracts a group
+/// takes at most (what a killed run has to do again).
+pub const GROUP_BYTES: usize = 384 << 20;
+pub const GROUP_EXTRACTS: usize = 12;
+
+/// The facts of a group of extracts ingested one after the other under one
+/// lock and committed together: each extract is maintained in memory
+/// ([`apply`]) and the files are written once for the group ([`flush`]).
+pub struct Group {
+    /// The facts the group builds on: committed, or rebuilt for it.
+    base: FactsState,
+    pending: Pending,
+    through: Option<NaiveDate>,
+    extracts: usize,
+}
+
+impl Group {
+    /// Starts a group on the store's facts, rebuilding them first when
+    /// stale; an empty store gets its first facts folder, laid out for
+    /// `rows` rows an extract.
+    pub fn open(
+        store: &Store,
+        lock: &StoreLock,
+        cat: &Catalog,
+        first: NaiveDate,
+        rows: u64,
+        derivation: &Derivation,
+    ) -> Result<Group> {
+        let base = run_blocking(async {
+            Ok::<_, anyhow::Error>(match (&cat.facts, stale_reason(cat, derivation)) {
+                (Some(f), None) => {
+                    remove_stale(&store.facts_dir(&f.dir), f.generation)?;
+                    f.clone()
                 }
-            }
-        };
-        let dir = store.facts_dir(&prior.dir);
-        let generation = prior.generation + 1;
-        let target = Target {
-            dir: &dir,
-            committed: prior.generation,
-            generation,
-            layout: prior.layout,
-        };
-        apply(&target, extract_date, sources, derivation).await?;
+                (_, Some(reason)) => {
+                    eprintln!("vigil: rebuilding the facts: {reason}");
+                    rebuild(store, lock, cat, derivation).await?
+                }
+                (None, None) => {
+                    let fingerprint = derivation.fingerprint();
+                    FactsState {
+                        dir: format!("{}-{}", &fingerprint[..12], first.format("%Y%m%d")),
+                        fingerprint,
+                        generation: 0,
+                        through: NaiveDate::MIN,
+                        layout: layout_for(rows),
+                    }
+                }
+            })
+        })?;
+        Ok(Group {
+            base,
+            pending: Pending::default(),
+            through: None,
+            extracts: 0,
+        })
+    }
+
+    fn target<'a>(&self, dir: &'a Path) -> Target<'a> {
+        Target {
+            dir,
+            committed: self.base.generation,
+            generation: self.base.generation + 1,
+            layout: self.base.layout,
+        }
+    }
+
+    /// Maintains the facts for an extract being ingested (its accepted
+    /// rows staged). After an error the group must not be written.
+    pub fn maintain(
+        &mut self,
+        store: &Store,
+        extract_date: NaiveDate,
+        sources: &Sources,
+        derivation: &Derivation,
+    ) -> Result<()> {
+        let dir = store.facts_dir(&self.base.dir);
+        let target = self.target(&dir);
+        let pending = &mut self.pending;
+        run_blocking(apply(&target, pending, extract_date, sources, derivation))?;
+        self.through = Some(extract_date);
+        self.extracts += 1;
+        return_freed_memory();
+        Ok(())
+    }
+
+    /// Whether the group holds as much as it should before it is written.
+    pub fn is_full(&self) -> bool {
+        self.extracts >= GROUP_EXTRACTS || self.pending.bytes() >= GROUP_BYTES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.extracts == 0
+    }
+
+    /// Writes the group's files (durably) and returns the state to commit
+    /// with its extracts; the group is then empty, on that state.
+    pub fn write(&mut self, store: &Store) -> Result<FactsState> {
+        let dir = store.facts_dir(&self.base.dir);
+        let target = self.target(&dir);
+        flush(&target, &mut self.pending)?;
         sync_filesystem(&dir)?;
         failpoint("facts-written");
-        Ok(FactsState {
-            generation,
-            through: extract_date,
-            ..prior
-        })
-    });
-    return_freed_memory();
-    state
+        let state = FactsState {
+            generation: self.base.generation + 1,
+            through: self.through.unwrap_or(self.base.through),
+            ..self.base.clone()
+        };
+        self.base = state.clone();
+        self.through = None;
+        self.extracts = 0;
+        return_freed_memory();
+        Ok(state)
+    }
 }
 
 /// Hands the memory freed by one extract's maintenance back to the system.

@@ -11,7 +11,7 @@
 //! small share of their rows.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -48,14 +48,10 @@ pub struct Merged {
 impl SlotMerge<'_> {
     /// The slot without the versions whose hashes `closing` names, plus the
     /// gained rows; and the closed versions, with `valid_to` (a column
-    /// name) set to `day`. Every hash in `closing` must be in the slot.
-    pub fn run(
-        &self,
-        closing: Option<&HashSet<[u8; 16]>>,
-        valid_to: &str,
-        day: i32,
-    ) -> Result<Merged> {
-        let (stays, goes) = self.split(closing)?;
+    /// name) set to the day `closing` gives each. Every hash in `closing`
+    /// must be in the slot.
+    pub fn run(&self, closing: Option<&HashMap<[u8; 16], i32>>, valid_to: &str) -> Result<Merged> {
+        let (stays, goes, days) = self.split(closing)?;
         let order = if self.keys.is_empty() {
             let gained = self.gaining.iter().map(|&r| (self.old.len(), r as usize));
             stays.into_iter().chain(gained).collect()
@@ -67,36 +63,44 @@ impl SlotMerge<'_> {
         if closed.num_rows() > 0 {
             let at = closed.schema().index_of(valid_to)?;
             let mut columns = closed.columns().to_vec();
-            columns[at] = Arc::new(Date32Array::from(vec![day; closed.num_rows()]));
+            columns[at] = Arc::new(Date32Array::from(days));
             closed = RecordBatch::try_new(closed.schema(), columns)?;
         }
         Ok(Merged { current, closed })
     }
 
-    /// The old rows that stay and those that go, as (batch, row) pairs.
-    fn split(&self, closing: Option<&HashSet<[u8; 16]>>) -> Result<(Vec<At>, Vec<At>)> {
+    /// The old rows that stay and those that go, as (batch, row) pairs,
+    /// and the day each that goes is closed on.
+    fn split(
+        &self,
+        closing: Option<&HashMap<[u8; 16], i32>>,
+    ) -> Result<(Vec<At>, Vec<At>, Vec<i32>)> {
         let mut stays = Vec::new();
         let mut goes = Vec::new();
+        let mut days = Vec::new();
         for (b, batch) in self.old.iter().enumerate() {
             let hashes = batch
                 .column_by_name(self.hash)
                 .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
                 .context("vigil_hash")?;
             for r in 0..batch.num_rows() {
-                match closing.is_some_and(|c| c.contains(hashes.value(r))) {
-                    true => goes.push((b, r)),
-                    false => stays.push((b, r)),
+                match closing.and_then(|c| c.get(hashes.value(r))) {
+                    Some(day) => {
+                        goes.push((b, r));
+                        days.push(*day);
+                    }
+                    None => stays.push((b, r)),
                 }
             }
         }
-        let wanted = closing.map_or(0, HashSet::len);
+        let wanted = closing.map_or(0, HashMap::len);
         if goes.len() != wanted {
             bail!(
                 "the slot holds {} of the {wanted} versions to close; rebuild the facts (`vigil rebuild`)",
                 goes.len()
             );
         }
-        Ok((stays, goes))
+        Ok((stays, goes, days))
     }
 
     /// The staying old rows and the gained rows merged in key order.
@@ -276,7 +280,7 @@ mod tests {
             vec![10, 11, 12, 13, 14, 15, 16],
         );
         let gaining = [0, 2, 3, 5, 6];
-        let closing: HashSet<[u8; 16]> = [[2u8; 16], [5u8; 16]].into();
+        let closing: HashMap<[u8; 16], i32> = [([2u8; 16], 42), ([5u8; 16], 43)].into();
         let merged = SlotMerge {
             old: &old,
             added: &added,
@@ -284,7 +288,7 @@ mod tests {
             keys: &keys,
             hash: "h",
         }
-        .run(Some(&closing), "to", 42)
+        .run(Some(&closing), "to")
         .unwrap();
 
         // What sorting the whole slot again gives.
@@ -295,7 +299,7 @@ mod tests {
                 .downcast_ref::<FixedSizeBinaryArray>()
                 .unwrap();
             let keep: datafusion::arrow::array::BooleanArray = (0..b.num_rows())
-                .map(|i| Some(!closing.contains(h.value(i))))
+                .map(|i| Some(!closing.contains_key(h.value(i))))
                 .collect();
             datafusion::arrow::compute::filter_record_batch(b, &keep).unwrap()
         };
@@ -326,10 +330,10 @@ mod tests {
             .as_any()
             .downcast_ref::<Date32Array>()
             .unwrap();
-        assert!(to.iter().all(|d| d == Some(42)));
+        assert_eq!(to.iter().collect::<Vec<_>>(), [Some(42), Some(43)]);
 
         // A version to close that the slot does not hold is an error.
-        let missing: HashSet<[u8; 16]> = [[99u8; 16]].into();
+        let missing: HashMap<[u8; 16], i32> = [([99u8; 16], 42)].into();
         let unsorted = SlotMerge {
             old: &old,
             added: &added,
@@ -337,9 +341,9 @@ mod tests {
             keys: &[],
             hash: "h",
         };
-        assert!(unsorted.run(Some(&missing), "to", 42).is_err());
+        assert!(unsorted.run(Some(&missing), "to").is_err());
         // Unsorted slots keep the file's order and add the gained rows last.
-        let kept = unsorted.run(None, "to", 42).unwrap().current;
+        let kept = unsorted.run(None, "to").unwrap().current;
         let ids = kept
             .column(1)
             .as_any()

@@ -352,6 +352,24 @@ impl Store {
         self.write_catalog(lock, &cat)
     }
 
+    /// Makes placed extracts part of the store with the facts that include
+    /// them. The catalog replacement is the commit point; everything before
+    /// it is invisible to readers.
+    pub fn commit_extracts(
+        &self,
+        lock: &StoreLock,
+        entries: Vec<ExtractEntry>,
+        facts: FactsState,
+    ) -> Result<()> {
+        let mut cat = self.catalog()?;
+        cat.extracts.extend(entries);
+        cat.facts = Some(facts);
+        self.write_catalog(lock, &cat)?;
+        // Only the now-empty staging folder is left; not an error if absent.
+        let _ = fs::remove_dir(self.root.join(STAGING));
+        Ok(())
+    }
+
     /// Replaces `catalog.json` atomically: the one commit point.
     fn write_catalog(&self, _lock: &StoreLock, cat: &Catalog) -> Result<()> {
         let mut cat = cat.clone();
@@ -620,10 +638,11 @@ impl Staging {
         self.dir.join(file)
     }
 
-    /// Makes the extract part of the store. The catalog replacement is the
-    /// commit point; everything before it is invisible to readers.
-    pub fn commit(self, lock: &StoreLock, entry: ExtractEntry, facts: FactsState) -> Result<()> {
-        debug_assert_eq!(entry.dir, self.name);
+    /// Moves the staged extract into the store's extract folder, where the
+    /// extracts after it in the same run find it. It is not part of the
+    /// store until [`Store::commit_extracts`] names it in the catalog; until
+    /// then it is a leftover the next ingest removes.
+    pub fn place(self) -> Result<()> {
         sync_dir(&self.dir)?;
         failpoint("before-rename");
         let extracts = self.store.root.join(EXTRACTS);
@@ -635,13 +654,6 @@ impl Staging {
         fs::rename(&self.dir, &target)?;
         sync_dir(&extracts)?;
         failpoint("after-rename");
-
-        let mut cat = self.store.catalog()?;
-        cat.extracts.push(entry);
-        cat.facts = Some(facts);
-        self.store.write_catalog(lock, &cat)?;
-        // Only the now-empty staging folder is left; not an error if absent.
-        let _ = fs::remove_dir(self.store.root.join(STAGING));
         Ok(())
     }
 }
