@@ -1248,8 +1248,8 @@ impl Writer<'_> {
                 added.as_ref(),
             )
         })?;
-        let closed: Vec<RecordBatch> = gone.into_iter().flatten().chain(p.closed).collect();
-        self.write_closed(fact, &closed)
+        let gone: Vec<RecordBatch> = gone.into_iter().flatten().collect();
+        self.write_closed(fact, &gone, &p.closed)
     }
 
     /// The rows of `added` by the slot they go to.
@@ -1274,20 +1274,44 @@ impl Writer<'_> {
     }
 
     /// One closed-tier file per day the versions were closed on, named by
-    /// that extract's date.
-    fn write_closed(&self, fact: &Fact, closed: &[RecordBatch]) -> Result<()> {
-        let Some(first) = closed.first() else {
-            return Ok(());
+    /// that extract's date: the versions closed in the slot files (in slot
+    /// order, each slot's in its order), then those the group added and
+    /// closed again, sorted by province and date likewise.
+    fn write_closed(&self, fact: &Fact, gone: &[RecordBatch], again: &[RecordBatch]) -> Result<()> {
+        let by_day = |batches: &[RecordBatch]| -> Result<BTreeMap<i32, RecordBatch>> {
+            let Some(first) = batches.first() else {
+                return Ok(BTreeMap::new());
+            };
+            let all = concat_batches(&first.schema(), batches)?;
+            let to = all
+                .column_by_name(VALID_TO)
+                .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
+                .context("version_to")?;
+            let days: std::collections::BTreeSet<i32> = to.iter().flatten().collect();
+            days.into_iter()
+                .map(|day| {
+                    let on_day: BooleanArray = to.iter().map(|d| Some(d == Some(day))).collect();
+                    Ok((day, filter_record_batch(&all, &on_day)?))
+                })
+                .collect()
         };
-        let all = concat_batches(&first.schema(), closed)?;
-        let to = all
-            .column_by_name(VALID_TO)
-            .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
-            .context("version_to")?;
-        let days: std::collections::BTreeSet<i32> = to.iter().flatten().collect();
-        for day in days {
-            let on_day: BooleanArray = to.iter().map(|d| Some(d == Some(day))).collect();
-            let rows = filter_record_batch(&all, &on_day)?;
+        let mut days = by_day(gone)?;
+        let mut keys = sort_keys(fact, self.layout);
+        if fact.by_province && !keys.is_empty() && !keys.contains(&"province_code") {
+            keys.insert(0, "province_code");
+        }
+        for (day, rows) in by_day(again)? {
+            let rows = match keys.is_empty() {
+                true => rows,
+                false => slot::sorted(&rows, &keys)?,
+            };
+            let merged = match days.remove(&day) {
+                Some(first) => concat_batches(&first.schema(), [&first, &rows])?,
+                None => rows,
+            };
+            days.insert(day, merged);
+        }
+        for (day, rows) in days {
             let date = crate::reference::dates::date_from_day(day);
             let slot = format!("{CLOSED}/{}/{}", fact.name, date.format("%Y-%m-%d"));
             write_file(&self.path(&slot), &rows)?;

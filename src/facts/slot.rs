@@ -23,6 +23,26 @@ use datafusion::arrow::compute::{
     SortColumn, SortOptions, concat, interleave, lexsort_to_indices, take,
 };
 
+/// The rows of `batch` in the order of `keys` (ascending, nulls first).
+pub fn sorted(batch: &RecordBatch, keys: &[&str]) -> Result<RecordBatch> {
+    let columns = keys
+        .iter()
+        .map(|k| {
+            Ok(SortColumn {
+                values: batch.column_by_name(k).context("sort column")?.clone(),
+                options: Some(SortOptions::default()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let order = lexsort_to_indices(&columns, None)?;
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| take(c, &order, None))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
 /// A row as (batch, row): the old batches first, then `added`.
 type At = (usize, usize);
 
