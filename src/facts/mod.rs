@@ -1297,14 +1297,11 @@ impl Writer<'_> {
         };
         let mut days = by_day(gone)?;
         let mut keys = sort_keys(fact, self.layout);
-        if fact.by_province && !keys.is_empty() && !keys.contains(&"province_code") {
+        if fact.by_province && !keys.contains(&"province_code") {
             keys.insert(0, "province_code");
         }
         for (day, rows) in by_day(again)? {
-            let rows = match keys.is_empty() {
-                true => rows,
-                false => slot::sorted(&rows, &keys)?,
-            };
+            let rows = slot::sorted(&rows, &keys)?;
             let merged = match days.remove(&day) {
                 Some(first) => concat_batches(&first.schema(), [&first, &rows])?,
                 None => rows,
@@ -1365,15 +1362,11 @@ impl Writer<'_> {
 /// The order of a fact's current-tier files: province (files of the
 /// single layout hold every province) and date, so that row groups and
 /// pages hold one province's neighbouring dates and their statistics let a
-/// province or a period skip the rest; ties by entity and hash, so a file's
-/// bytes depend on its versions only, not on the order in which a query
-/// derived them. None when the fact has no date: its files keep the order
-/// their rows came in.
+/// province or a period skip the rest; ties, and the facts without a date,
+/// by entity and hash, so a file's bytes depend on its versions only, not
+/// on the order in which a query derived them.
 fn sort_keys(fact: &Fact, layout: Layout) -> Vec<&'static str> {
     let by_province = (fact.by_province && layout == Layout::Single).then_some("province_code");
-    if by_province.is_none() && fact.sort.is_none() {
-        return Vec::new();
-    }
     by_province
         .into_iter()
         .chain(fact.sort)
