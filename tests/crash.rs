@@ -97,6 +97,16 @@ fn two_extracts(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     )
 }
 
+/// The failpoints of an ingest's commit, in the order an ingest reaches
+/// them; only the last is after the catalog names the new extracts.
+const COMMIT_POINTS: [&str; 5] = [
+    "before-rename",
+    "after-rename",
+    "facts-written",
+    "before-catalog",
+    "after-catalog",
+];
+
 #[test]
 fn killed_at_every_commit_step_the_store_is_before_or_after() {
     let tmp = tempfile::tempdir().unwrap();
@@ -110,13 +120,7 @@ fn killed_at_every_commit_step_the_store_is_before_or_after() {
     let after = visible_state(&clean);
     assert_ne!(before, after);
 
-    for point in [
-        "before-rename",
-        "after-rename",
-        "facts-written",
-        "before-catalog",
-        "after-catalog",
-    ] {
+    for point in COMMIT_POINTS {
         let store = tmp.path().join(point);
         assert!(ingest_cli(&store, &jan, None).status.success());
         let out = ingest_cli(&store, &feb, Some(point));
@@ -175,13 +179,7 @@ fn a_group_killed_at_every_commit_step_is_committed_whole_or_not_at_all() {
     let after = visible_state(&clean);
     let extracts = |p: &Path| Store::open(p).unwrap().catalog().unwrap().extracts.len();
     assert_eq!(extracts(&clean), 2);
-    for point in [
-        "before-rename",
-        "after-rename",
-        "facts-written",
-        "before-catalog",
-        "after-catalog",
-    ] {
+    for point in COMMIT_POINTS {
         let store = tmp.path().join(format!("group-{point}"));
         let out = ingest_cli(&store, folder, Some(point));
         assert!(!out.status.success(), "{point}: should have aborted");

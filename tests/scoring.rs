@@ -583,6 +583,16 @@ fn scores_are_tables_for_analysts() {
     assert!(rows.contains("884"), "{rows}");
 }
 
+/// The rows as printed, one line each, sorted.
+fn sorted_lines(batches: &[datafusion::arrow::array::RecordBatch]) -> Vec<String> {
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(batches)
+        .unwrap()
+        .to_string();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
 /// A folder of extracts ingested in one run is committed in groups, each
 /// slot written once a group; the facts then hold exactly the versions
 /// (content, first and last extract) of one commit per extract, so every
@@ -627,12 +637,7 @@ fn a_run_committed_in_groups_keeps_the_versions_of_one_commit_per_extract() {
             .unwrap();
             ctx.sql(sql).await.unwrap().collect().await.unwrap()
         });
-        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string();
-        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        lines.sort();
-        lines
+        sorted_lines(&batches)
     };
     for fact in vigil::facts::FACTS.iter().map(|f| f.name) {
         let sql = format!("SELECT * FROM {fact}_versions");
@@ -690,12 +695,7 @@ fn facts_maintained_at_ingest_equal_a_derivation_from_the_history() {
     assert!(dates.len() >= 9);
     let dump = |ctx: &datafusion::prelude::SessionContext, sql: &str| {
         let batches = rt().block_on(async { ctx.sql(sql).await.unwrap().collect().await.unwrap() });
-        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string();
-        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        lines.sort();
-        lines
+        sorted_lines(&batches)
     };
     for as_of in dates {
         let (facts, _) = rt().block_on(e.context(Some(as_of))).unwrap();
