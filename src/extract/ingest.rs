@@ -1232,19 +1232,6 @@ pub enum Outcome {
     AlreadyIngested { extract_date: NaiveDate },
 }
 
-/// Validates and commits one extract folder.
-pub fn ingest_extract(
-    store: &Store,
-    dir: &Path,
-    key: &Key,
-    reference: &Reference,
-) -> Result<Outcome> {
-    let mut run = super::run::Run::open(store, reference)?;
-    let outcome = run.add(dir, key)?;
-    run.commit()?;
-    Ok(outcome)
-}
-
 /// What [`stage`] made of an extract folder.
 pub(crate) enum Stage {
     /// Validated and written to the staging area, not yet placed.

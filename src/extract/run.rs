@@ -22,6 +22,19 @@ use crate::facts::{Derivation, Group, Sources};
 use crate::reference::Reference;
 use crate::store::{Catalog, ExtractEntry, Store, StoreLock};
 
+/// Validates and commits one extract folder: a run of one.
+pub fn ingest_extract(
+    store: &Store,
+    dir: &Path,
+    key: &Key,
+    reference: &Reference,
+) -> Result<Outcome> {
+    let mut run = Run::open(store, reference)?;
+    let outcome = run.add(dir, key)?;
+    run.commit()?;
+    Ok(outcome)
+}
+
 pub struct Run<'a> {
     store: &'a Store,
     lock: StoreLock,

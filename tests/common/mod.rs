@@ -81,7 +81,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 pub fn ingest(store: &Store, dir: &Path) -> anyhow::Result<vigil::extract::ingest::Outcome> {
-    vigil::extract::ingest::ingest_extract(store, dir, &key(), &Reference::bundled())
+    vigil::extract::run::ingest_extract(store, dir, &key(), &Reference::bundled())
 }
 
 /// Runs SQL over the store as of a date and returns the rows as text lines.

@@ -675,7 +675,7 @@ mod tests {
         let extracts =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/extracts");
         for d in ["2022-01-31", "2022-02-28", "2022-03-31", "2022-04-30"] {
-            crate::extract::ingest::ingest_extract(&store, &extracts.join(d), &key, &reference)
+            crate::extract::run::ingest_extract(&store, &extracts.join(d), &key, &reference)
                 .unwrap();
         }
         let local = Local::new(Engine::bundled(store), Limits::default()).unwrap();
