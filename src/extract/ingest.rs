@@ -1305,7 +1305,6 @@ pub(crate) fn stage(
         .iter()
         .map(|f| read_table(f, &mut warnings))
         .collect::<Result<_>>()?;
-
     tracing::debug!(elapsed = ?t.elapsed(), "read the extract's files");
     let extract_day = day_number(manifest.extract_date);
     let mut known = Known::default();

@@ -85,7 +85,7 @@ impl<'a> Run<'a> {
         self.broken = true;
         let entry = staged.entry;
         let date = entry.extract_date;
-        staged.staging.place()?;
+        staged.staging.place(&entry)?;
         let group = match &mut self.facts {
             Some(g) => g,
             None => self.facts.insert(Group::open(
@@ -131,10 +131,5 @@ impl<'a> Run<'a> {
         self.store.commit_extracts(&self.lock, entries, state)?;
         self.broken = false;
         Ok(())
-    }
-
-    /// Whether an extract failed after it was placed (its group is lost).
-    pub fn is_broken(&self) -> bool {
-        self.broken
     }
 }

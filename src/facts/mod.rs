@@ -397,7 +397,8 @@ pub fn remove_stale(dir: &Path, committed: u64) -> Result<()> {
 
 fn writer_properties() -> WriterProperties {
     // Row groups of 128 k rows with page statistics: a period's rows can be
-    // skipped by their dates; zstd 1 keeps maintenance quick.
+    // skipped by their dates. LZ4: every ingest writes many of these files
+    // again, and zstd made a compression context for every page.
     WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
         .set_max_row_group_row_count(Some(1 << 17))
@@ -1458,7 +1459,6 @@ pub fn stale_reason(cat: &Catalog, derivation: &Derivation) -> Option<String> {
     }
 }
 
-/// The accepted rows of one committed extract.
 impl Sources {
     /// The accepted rows of an extract in the store's extract folder.
     pub fn of(store: &Store, entry: &ExtractEntry) -> Sources {
@@ -1518,7 +1518,7 @@ pub async fn rebuild(
         through = entry.extract_date;
         in_group += 1;
         let last = i + 1 == cat.extracts.len();
-        if last || in_group >= GROUP_EXTRACTS || pending.bytes() >= GROUP_BYTES {
+        if last || group_is_full(&pending, in_group) {
             flush(&target, &mut pending)?;
             generation += 1;
             in_group = 0;
@@ -1581,6 +1581,11 @@ pub async fn rebuild_and_commit(
 /// takes at most (what a killed run has to do again).
 pub const GROUP_BYTES: usize = 384 << 20;
 pub const GROUP_EXTRACTS: usize = 12;
+
+/// Whether a group of `extracts` holding `pending` should be written now.
+fn group_is_full(pending: &Pending, extracts: usize) -> bool {
+    extracts >= GROUP_EXTRACTS || pending.bytes() >= GROUP_BYTES
+}
 
 /// The facts of a group of extracts ingested one after the other under one
 /// lock and committed together: each extract is maintained in memory
@@ -1665,11 +1670,7 @@ impl Group {
 
     /// Whether the group holds as much as it should before it is written.
     pub fn is_full(&self) -> bool {
-        self.extracts >= GROUP_EXTRACTS || self.pending.bytes() >= GROUP_BYTES
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.extracts == 0
+        group_is_full(&self.pending, self.extracts)
     }
 
     /// Writes the group's files (durably) and returns the state to commit

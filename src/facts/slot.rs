@@ -52,8 +52,8 @@ pub struct SlotMerge<'a> {
     pub old: &'a [RecordBatch],
     pub added: &'a RecordBatch,
     pub gaining: &'a [u32],
-    /// The sort columns, most significant first; empty: the slot is not
-    /// sorted and keeps its rows in file order, the gained ones last.
+    /// The sort columns, most significant first; the last ones together
+    /// tell every two rows apart.
     pub keys: &'a [&'a str],
     /// The column of each version's hash.
     pub hash: &'a str,
@@ -72,12 +72,7 @@ impl SlotMerge<'_> {
     /// must be in the slot.
     pub fn run(&self, closing: Option<&HashMap<[u8; 16], i32>>, valid_to: &str) -> Result<Merged> {
         let (stays, goes, days) = self.split(closing)?;
-        let order = if self.keys.is_empty() {
-            let gained = self.gaining.iter().map(|&r| (self.old.len(), r as usize));
-            stays.into_iter().chain(gained).collect()
-        } else {
-            self.merge_order(&stays)?
-        };
+        let order = self.merge_order(&stays)?;
         let current = self.gather(&order)?;
         let mut closed = self.gather(&goes)?;
         if closed.num_rows() > 0 {
@@ -263,23 +258,6 @@ mod tests {
         .unwrap()
     }
 
-    fn sorted_whole(b: &RecordBatch, keys: &[&str]) -> RecordBatch {
-        let columns: Vec<SortColumn> = keys
-            .iter()
-            .map(|k| SortColumn {
-                values: b.column_by_name(k).unwrap().clone(),
-                options: Some(SortOptions::default()),
-            })
-            .collect();
-        let order = lexsort_to_indices(&columns, None).unwrap();
-        let cols = b
-            .columns()
-            .iter()
-            .map(|c| take(c, &order, None).unwrap())
-            .collect();
-        RecordBatch::try_new(b.schema(), cols).unwrap()
-    }
-
     #[test]
     fn a_merged_slot_is_the_slot_sorted_again_without_its_closed_versions() {
         let keys = ["day", "id", "h"];
@@ -301,15 +279,14 @@ mod tests {
         );
         let gaining = [0, 2, 3, 5, 6];
         let closing: HashMap<[u8; 16], i32> = [([2u8; 16], 42), ([5u8; 16], 43)].into();
-        let merged = SlotMerge {
+        let merge = SlotMerge {
             old: &old,
             added: &added,
             gaining: &gaining,
             keys: &keys,
             hash: "h",
-        }
-        .run(Some(&closing), "to")
-        .unwrap();
+        };
+        let merged = merge.run(Some(&closing), "to").unwrap();
 
         // What sorting the whole slot again gives.
         let stays = |b: &RecordBatch| {
@@ -334,7 +311,7 @@ mod tests {
         )
         .unwrap();
         let parts = [stays(&old[0]), stays(&old[1]), gained];
-        let expected = sorted_whole(&concat_batches(&added.schema(), &parts).unwrap(), &keys);
+        let expected = sorted(&concat_batches(&added.schema(), &parts).unwrap(), &keys).unwrap();
         assert_eq!(merged.current, expected);
 
         let ids = merged
@@ -354,24 +331,6 @@ mod tests {
 
         // A version to close that the slot does not hold is an error.
         let missing: HashMap<[u8; 16], i32> = [([99u8; 16], 42)].into();
-        let unsorted = SlotMerge {
-            old: &old,
-            added: &added,
-            gaining: &gaining,
-            keys: &[],
-            hash: "h",
-        };
-        assert!(unsorted.run(Some(&missing), "to").is_err());
-        // Unsorted slots keep the file's order and add the gained rows last.
-        let kept = unsorted.run(None, "to").unwrap().current;
-        let ids = kept
-            .column(1)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
-        assert_eq!(
-            ids.iter().flatten().collect::<Vec<_>>(),
-            ["c", "a", "b", "d", "a", "z", "c", "a", "a", "y"]
-        );
+        assert!(merge.run(Some(&missing), "to").is_err());
     }
 }

@@ -347,9 +347,7 @@ impl Store {
     /// Commits new facts for the extracts already in the catalog (after a
     /// rebuild).
     pub fn commit_facts(&self, lock: &StoreLock, facts: FactsState) -> Result<()> {
-        let mut cat = self.catalog()?;
-        cat.facts = Some(facts);
-        self.write_catalog(lock, &cat)
+        self.commit_extracts(lock, Vec::new(), facts)
     }
 
     /// Makes placed extracts part of the store with the facts that include
@@ -642,7 +640,8 @@ impl Staging {
     /// extracts after it in the same run find it. It is not part of the
     /// store until [`Store::commit_extracts`] names it in the catalog; until
     /// then it is a leftover the next ingest removes.
-    pub fn place(self) -> Result<()> {
+    pub fn place(self, entry: &ExtractEntry) -> Result<()> {
+        debug_assert_eq!(entry.dir, self.name);
         sync_dir(&self.dir)?;
         failpoint("before-rename");
         let extracts = self.store.root.join(EXTRACTS);
