@@ -28,7 +28,7 @@ use datafusion::parquet::file::statistics::Statistics;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::extract::pseudonym::{self, Key};
+use crate::extract::pseudonym::Key;
 use crate::reference::Reference;
 use crate::reference::contract::{
     ColType, Column, EXTRACT_DATE, RAW_IDENTITY, REQUESTER_REF, Table,
@@ -1014,11 +1014,12 @@ fn stored_batch(
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .expect("utf8");
+            let keyed = key.keyed();
             let refs: StringArray = (0..n)
                 .map(|i| {
                     let name = names.is_valid(i).then(|| names.value(i));
                     let id = ids.is_valid(i).then(|| ids.value(i));
-                    pseudonym::requester_ref(key, name, id)
+                    keyed.requester_ref(name, id)
                 })
                 .collect();
             out.push(Arc::new(refs));

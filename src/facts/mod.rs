@@ -36,7 +36,7 @@
 //! or whose events it sends (before and after an event moves), the sessions
 //! it sends, and everything of a unit whose row changed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,7 +48,6 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::datasource::MemTable;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -59,9 +58,11 @@ use sha2::{Digest, Sha256};
 
 mod pending;
 mod slot;
+mod version;
 
 pub use pending::Pending;
 use pending::PendingFact;
+use version::{HashMapByPrefix, HashSetByPrefix, VersionHash, row_hashes};
 
 use crate::reference::Reference;
 use crate::reference::calendar::Calendar;
@@ -848,9 +849,9 @@ impl Maintenance {
         Ok(())
     }
 
-    /// The slot, hash and first day of the current versions of the touched
-    /// entities.
-    async fn prior_versions(&self, fact: &Fact) -> Result<Vec<(String, [u8; 16], i32)>> {
+    /// The current versions of the touched entities: per row its slot's
+    /// columns (`vigil_part`, `vigil_day`), hash and first day.
+    async fn prior_versions(&self, fact: &Fact) -> Result<Vec<RecordBatch>> {
         let touched = format!("{}_touched", fact.name);
         let sql = if self.ctx.table_exist(touched.as_str())? {
             format!("SELECT vigil_part, vigil_day, {HASH}, {VALID_FROM} FROM {touched}")
@@ -862,28 +863,51 @@ impl Maintenance {
         } else {
             return Ok(Vec::new());
         };
-        let batches = self.ctx.sql(&sql).await?.collect().await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            let slots = slots(fact, self.layout, b.column(0), b.column(1))?;
-            let hashes = b
-                .column(2)
-                .as_any()
-                .downcast_ref::<FixedSizeBinaryArray>()
-                .context("vigil_hash")?;
-            let from = b
-                .column(3)
-                .as_any()
-                .downcast_ref::<Date32Array>()
-                .context("version_from")?;
-            for (i, slot) in slots.into_iter().enumerate() {
-                let mut h = [0u8; 16];
-                h.copy_from_slice(hashes.value(i));
-                out.push((slot, h, from.value(i)));
-            }
-        }
-        Ok(out)
+        Ok(self.ctx.sql(&sql).await?.collect().await?)
     }
+}
+
+/// The versions of `prior` (from [`Maintenance::prior_versions`]) whose
+/// hash is not in `derived`, as (slot, hash, first day): those the
+/// extract closes. Slots are worked out for these only, a small part.
+fn closing_versions(
+    fact: &Fact,
+    layout: Layout,
+    prior: &[RecordBatch],
+    derived: &HashSetByPrefix<VersionHash>,
+) -> Result<Vec<(Slot, VersionHash, i32)>> {
+    let mut out = Vec::new();
+    for b in prior {
+        let hashes = b
+            .column(2)
+            .as_any()
+            .downcast_ref::<FixedSizeBinaryArray>()
+            .context("vigil_hash")?;
+        let goes: BooleanArray = (0..b.num_rows())
+            .map(|i| Some(!derived.contains(hashes.value(i))))
+            .collect();
+        if goes.true_count() == 0 {
+            continue;
+        }
+        let b = filter_record_batch(b, &goes)?;
+        let hashes = b
+            .column(2)
+            .as_any()
+            .downcast_ref::<FixedSizeBinaryArray>()
+            .context("vigil_hash")?;
+        let from = b
+            .column(3)
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .context("version_from")?;
+        let slots = slots(fact, layout, b.column(0), b.column(1))?;
+        for (i, slot) in slots.into_iter().enumerate() {
+            let mut h = [0u8; 16];
+            h.copy_from_slice(hashes.value(i));
+            out.push((slot, h, from.value(i)));
+        }
+    }
+    Ok(out)
 }
 
 /// Registers `<fact>_prior`, the current versions before the extract:
@@ -980,41 +1004,52 @@ async fn key_range(ctx: &SessionContext, col: &str, rows: &str) -> Result<(Strin
     Ok((bound(0)?, bound(1)?))
 }
 
-/// The current-tier slot of each row, `current/<fact>/<province>/<bucket>`:
-/// its province (`_none` for central units) and the year or quarter of its
-/// date (`_none` without one), as the layout says; `all` where not split.
-fn slots(fact: &Fact, layout: Layout, province: &ArrayRef, day: &ArrayRef) -> Result<Vec<String>> {
+/// A current-tier slot, `current/<fact>/<province>/<bucket>`, shared by
+/// every version in it rather than spelled out for each.
+pub type Slot = Arc<str>;
+
+/// The current-tier slot of each row: its province (`_none` for central
+/// units) and the year or quarter of its date (`_none` without one), as
+/// the layout says; `all` where not split.
+fn slots(fact: &Fact, layout: Layout, province: &ArrayRef, day: &ArrayRef) -> Result<Vec<Slot>> {
     let day = datafusion::arrow::compute::cast(day, &DataType::Date32)?;
     let day = day
         .as_any()
         .downcast_ref::<Date32Array>()
         .context("a date")?;
     let province = province.as_any().downcast_ref::<StringArray>();
-    Ok((0..day.len())
-        .map(|i| {
-            let part = match (fact.by_province && layout != Layout::Single, province) {
-                (false, _) => "all".to_string(),
-                (true, Some(p)) if p.is_valid(i) && !p.value(i).is_empty() => {
-                    p.value(i).to_string()
+    // A slot is known by its part and a bucket number (year, or year and
+    // quarter; None without a date): few, so each is spelled once.
+    let mut known: HashMap<(&str, Option<i32>), Slot> = HashMap::new();
+    let mut out = Vec::with_capacity(day.len());
+    for i in 0..day.len() {
+        let part = match (fact.by_province && layout != Layout::Single, province) {
+            (false, _) => "all",
+            (true, Some(p)) if p.is_valid(i) && !p.value(i).is_empty() => p.value(i),
+            (true, _) => "_none",
+        };
+        let bucket = match fact.sort {
+            Some(_) if day.is_valid(i) => Some(day.value(i)).map(|d| {
+                let d = crate::reference::dates::date_from_day(d);
+                match layout {
+                    Layout::Single | Layout::Year => d.year() * 4,
+                    Layout::Quarter => d.year() * 4 + d.month0() as i32 / 3,
                 }
-                (true, _) => "_none".to_string(),
+            }),
+            _ => None,
+        };
+        let slot = known.entry((part, bucket)).or_insert_with(|| {
+            let bucket = match (fact.sort, bucket, layout) {
+                (None, _, _) => "all".to_string(),
+                (Some(_), None, _) => "_none".to_string(),
+                (Some(_), Some(b), Layout::Single | Layout::Year) => (b / 4).to_string(),
+                (Some(_), Some(b), Layout::Quarter) => format!("{}q{}", b / 4, b % 4 + 1),
             };
-            let bucket = match (fact.sort, layout) {
-                (None, _) => "all".to_string(),
-                _ if day.is_null(i) => "_none".to_string(),
-                (_, Layout::Single | Layout::Year) => {
-                    crate::reference::dates::date_from_day(day.value(i))
-                        .year()
-                        .to_string()
-                }
-                (_, Layout::Quarter) => {
-                    let d = crate::reference::dates::date_from_day(day.value(i));
-                    format!("{}q{}", d.year(), d.month0() / 3 + 1)
-                }
-            };
-            format!("{CURRENT}/{}/{part}/{bucket}", fact.name)
-        })
-        .collect())
+            Slot::from(format!("{CURRENT}/{}/{part}/{bucket}", fact.name))
+        });
+        out.push(slot.clone());
+    }
+    Ok(out)
 }
 
 /// The current rows of `table` as of the extract: its own rows, and the
@@ -1056,33 +1091,6 @@ async fn keep_in_memory(ctx: &SessionContext, name: &str) -> Result<()> {
     ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
     tracing::debug!(view = name, elapsed = ?t.elapsed(), "kept in memory");
     Ok(())
-}
-
-/// 128 bits of SHA-256 over each row's content, in Arrow's row format
-/// (which is the same for the same values of the same types). The
-/// `extract_date` a row came with is left out: a row sent again unchanged
-/// keeps its version, which stays dated by the extract that first sent it.
-fn row_hashes(batch: &RecordBatch) -> Result<Vec<[u8; 16]>> {
-    let schema = batch.schema();
-    let content: Vec<usize> = (0..schema.fields().len())
-        .filter(|&i| schema.field(i).name() != crate::reference::contract::EXTRACT_DATE)
-        .collect();
-    let fields: Vec<SortField> = content
-        .iter()
-        .map(|&i| SortField::new(schema.field(i).data_type().clone()))
-        .collect();
-    let converter = RowConverter::new(fields)?;
-    let columns: Vec<ArrayRef> = content.iter().map(|&i| batch.column(i).clone()).collect();
-    let rows = converter.convert_columns(&columns)?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let d = Sha256::digest(r.as_ref());
-            let mut h = [0u8; 16];
-            h.copy_from_slice(&d[..16]);
-            h
-        })
-        .collect())
 }
 
 /// What one fact's maintenance changed: versions added and closed.
@@ -1174,15 +1182,25 @@ async fn maintain(
     drop(batches);
     tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "derived");
     let t = std::time::Instant::now();
-    let hashes = row_hashes(&derived)?;
+    let hashes = row_hashes(&derived, crate::reference::contract::EXTRACT_DATE)?;
     let prior = m.prior_versions(fact).await?;
     tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "hashed and read prior versions");
-    let prior_set: HashSet<[u8; 16]> = prior.iter().map(|p| p.1).collect();
-    let derived_set: HashSet<[u8; 16]> = hashes.iter().copied().collect();
-    let closing: Vec<(String, [u8; 16], i32)> = prior
-        .into_iter()
-        .filter(|(_, h, _)| !derived_set.contains(h))
-        .collect();
+    let mut prior_set = HashSetByPrefix::<VersionHash>::default();
+    for b in &prior {
+        let h = b
+            .column(2)
+            .as_any()
+            .downcast_ref::<FixedSizeBinaryArray>()
+            .context("vigil_hash")?;
+        prior_set.extend((0..h.len()).map(|i| {
+            let mut v = [0u8; 16];
+            v.copy_from_slice(h.value(i));
+            v
+        }));
+    }
+    let derived_set: HashSetByPrefix<VersionHash> = hashes.iter().copied().collect();
+    let closing = closing_versions(fact, m.layout, &prior, &derived_set)?;
+    drop(prior);
     let closed = closing.len();
     let keep = BooleanArray::from(
         hashes
@@ -1232,7 +1250,7 @@ impl Writer<'_> {
             None => BTreeMap::new(),
         };
         let closing = p.closing_by_slot();
-        let touched: Vec<&String> = closing
+        let touched: Vec<&Slot> = closing
             .keys()
             .chain(gaining.keys())
             .collect::<std::collections::BTreeSet<_>>()
@@ -1254,7 +1272,7 @@ impl Writer<'_> {
     }
 
     /// The rows of `added` by the slot they go to.
-    fn gaining(&self, fact: &Fact, added: &RecordBatch) -> Result<BTreeMap<String, Vec<u32>>> {
+    fn gaining(&self, fact: &Fact, added: &RecordBatch) -> Result<BTreeMap<Slot, Vec<u32>>> {
         let n = added.num_rows();
         let province = added
             .column_by_name("province_code")
@@ -1264,7 +1282,7 @@ impl Writer<'_> {
             Some(c) => added.column_by_name(c).context("sort column")?.clone(),
             None => datafusion::arrow::array::new_null_array(&DataType::Date32, n),
         };
-        let mut gaining: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        let mut gaining: BTreeMap<Slot, Vec<u32>> = BTreeMap::new();
         for (i, slot) in slots(fact, self.layout, &province, &day)?
             .into_iter()
             .enumerate()
@@ -1324,7 +1342,7 @@ impl Writer<'_> {
         &self,
         fact: &Fact,
         slot: &str,
-        closing: Option<&HashMap<[u8; 16], i32>>,
+        closing: Option<&HashMapByPrefix<VersionHash, i32>>,
         gaining: Option<&Vec<u32>>,
         added: Option<&RecordBatch>,
     ) -> Result<Option<RecordBatch>> {

@@ -10,7 +10,7 @@
 //! committed files less the marked versions plus the waiting ones, so it
 //! sees exactly what it would after a commit of its own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -21,11 +21,12 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
-use super::{HASH, VALID_FROM, VALID_TO};
+use super::version::{HashMapByPrefix, HashSetByPrefix, VersionHash};
+use super::{HASH, Slot, VALID_FROM, VALID_TO};
 
 /// A version's identity: its hash and the extract day it is valid from
 /// (the same content can come back after it was superseded).
-type Version = ([u8; 16], i32);
+type Version = (VersionHash, i32);
 
 /// What a group of extracts changed in one fact.
 #[derive(Default, Clone)]
@@ -34,7 +35,7 @@ pub struct PendingFact {
     pub added: Vec<RecordBatch>,
     /// Committed versions the group closed: their slot and the day of the
     /// extract that closed them.
-    pub closing: HashMap<Version, (String, i32)>,
+    pub closing: HashMapByPrefix<Version, (Slot, i32)>,
     /// Versions the group added and closed again, `version_to` set.
     pub closed: Vec<RecordBatch>,
 }
@@ -42,11 +43,11 @@ pub struct PendingFact {
 impl PendingFact {
     /// Closes `versions` (slot, hash, valid from) on `day`: a version this
     /// group added leaves `added` for `closed`; a committed one is marked.
-    pub fn close(&mut self, versions: Vec<(String, [u8; 16], i32)>, day: i32) -> Result<()> {
+    pub fn close(&mut self, versions: Vec<(Slot, VersionHash, i32)>, day: i32) -> Result<()> {
         if versions.is_empty() {
             return Ok(());
         }
-        let mut wanted: HashMap<Version, String> = versions
+        let mut wanted: HashMapByPrefix<Version, Slot> = versions
             .into_iter()
             .map(|(slot, h, from)| ((h, from), slot))
             .collect();
@@ -89,8 +90,8 @@ impl PendingFact {
     }
 
     /// The committed versions the group closed, per slot: hash to day.
-    pub fn closing_by_slot(&self) -> BTreeMap<String, HashMap<[u8; 16], i32>> {
-        let mut out: BTreeMap<String, HashMap<[u8; 16], i32>> = BTreeMap::new();
+    pub fn closing_by_slot(&self) -> BTreeMap<Slot, HashMapByPrefix<VersionHash, i32>> {
+        let mut out: BTreeMap<Slot, HashMapByPrefix<VersionHash, i32>> = BTreeMap::new();
         for ((h, _), (slot, day)) in &self.closing {
             out.entry(slot.clone()).or_default().insert(*h, *day);
         }
@@ -101,7 +102,7 @@ impl PendingFact {
     /// version the group has not closed: the filter that makes the
     /// committed files read as the group left them.
     pub fn still_open_udf(&self, name: &str) -> ScalarUDF {
-        let closed: Arc<std::collections::HashSet<Version>> =
+        let closed: Arc<HashSetByPrefix<Version>> =
             Arc::new(self.closing.keys().copied().collect());
         create_udf(
             name,

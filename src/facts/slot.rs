@@ -11,7 +11,6 @@
 //! small share of their rows.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -22,6 +21,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{
     SortColumn, SortOptions, concat, interleave, lexsort_to_indices, take,
 };
+
+use super::version::{HashMapByPrefix, VersionHash};
 
 /// The rows of `batch` in the order of `keys` (ascending, nulls first).
 pub fn sorted(batch: &RecordBatch, keys: &[&str]) -> Result<RecordBatch> {
@@ -70,7 +71,11 @@ impl SlotMerge<'_> {
     /// gained rows; and the closed versions, with `valid_to` (a column
     /// name) set to the day `closing` gives each. Every hash in `closing`
     /// must be in the slot.
-    pub fn run(&self, closing: Option<&HashMap<[u8; 16], i32>>, valid_to: &str) -> Result<Merged> {
+    pub fn run(
+        &self,
+        closing: Option<&HashMapByPrefix<VersionHash, i32>>,
+        valid_to: &str,
+    ) -> Result<Merged> {
         let (stays, goes, days) = self.split(closing)?;
         let order = self.merge_order(&stays)?;
         let current = self.gather(&order)?;
@@ -88,7 +93,7 @@ impl SlotMerge<'_> {
     /// and the day each that goes is closed on.
     fn split(
         &self,
-        closing: Option<&HashMap<[u8; 16], i32>>,
+        closing: Option<&HashMapByPrefix<VersionHash, i32>>,
     ) -> Result<(Vec<At>, Vec<At>, Vec<i32>)> {
         let mut stays = Vec::new();
         let mut goes = Vec::new();
@@ -108,7 +113,7 @@ impl SlotMerge<'_> {
                 }
             }
         }
-        let wanted = closing.map_or(0, HashMap::len);
+        let wanted = closing.map_or(0, HashMapByPrefix::len);
         if goes.len() != wanted {
             bail!(
                 "the slot holds {} of the {wanted} versions to close; rebuild the facts (`vigil rebuild`)",
@@ -278,7 +283,8 @@ mod tests {
             vec![10, 11, 12, 13, 14, 15, 16],
         );
         let gaining = [0, 2, 3, 5, 6];
-        let closing: HashMap<[u8; 16], i32> = [([2u8; 16], 42), ([5u8; 16], 43)].into();
+        let closing: HashMapByPrefix<VersionHash, i32> =
+            [([2u8; 16], 42), ([5u8; 16], 43)].into_iter().collect();
         let merge = SlotMerge {
             old: &old,
             added: &added,
@@ -330,7 +336,7 @@ mod tests {
         assert_eq!(to.iter().collect::<Vec<_>>(), [Some(42), Some(43)]);
 
         // A version to close that the slot does not hold is an error.
-        let missing: HashMap<[u8; 16], i32> = [([99u8; 16], 42)].into();
+        let missing: HashMapByPrefix<VersionHash, i32> = [([99u8; 16], 42)].into_iter().collect();
         assert!(merge.run(Some(&missing), "to").is_err());
     }
 }
