@@ -302,69 +302,19 @@ fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> R
     // Extracts are committed in groups (see extract::run); a rejected one
     // is reported after those before it are committed.
     let mut run = crate::extract::run::Run::open(store, &reference)?;
-    for (date, dir) in dirs {
-        let t = Instant::now();
-        let outcome = match run.add(&dir, key) {
-            Ok(o) => o,
-            Err(e) => {
-                let committed = run.commit();
-                let e = e.context(format!("{}", dir.display()));
-                return Err(match committed {
-                    Ok(()) => e,
-                    Err(c) => e.context(format!(
-                        "the extracts accepted before it in this run were not committed either: {c:#}"
-                    )),
-                });
-            }
-        };
-        match outcome {
-            Outcome::AlreadyIngested { extract_date } => {
-                println!(
-                    "{extract_date}: already ingested with identical content; nothing changed"
-                );
-            }
-            Outcome::Ingested {
-                entry,
-                tables,
-                quarantined,
-                warnings,
-            } => {
-                let rows: u64 = tables.values().map(|t| t.rows).sum();
-                total_rows += rows;
-                println!(
-                    "{date}: {} rows accepted, {} quarantined ({:.2} s)",
-                    entry.accepted(),
-                    entry.quarantined(),
-                    t.elapsed().as_secs_f64()
-                );
-                for (name, t) in &tables {
-                    if t.quarantined > 0 {
-                        println!(
-                            "    {name:<20} {:>9} accepted {:>7} quarantined",
-                            t.accepted, t.quarantined
-                        );
-                    }
-                }
-                for (reason, n) in &entry.quarantine_reasons {
-                    println!("    reason {reason:<22} {n:>7}");
-                }
-                for w in &warnings {
-                    println!("    warning: {w}");
-                }
-                if show_quarantine {
-                    for q in &quarantined {
-                        println!(
-                            "    {}:{} [{}] {}: {}",
-                            q.file,
-                            q.line,
-                            q.problem.column.unwrap_or("-"),
-                            q.problem.kind,
-                            q.problem.message
-                        );
-                    }
-                }
-            }
-        }
+    let dirs: Vec<PathBuf> = dirs.into_iter().map(|(_, dir)| dir).collect();
+    let mut t = Instant::now();
+    let added = run.add_all(&dirs, key, |outcome| {
+        report_outcome(&outcome, t.elapsed().as_secs_f64(), show_quarantine, &mut total_rows);
+        t = Instant::now();
+    });
+    if let Err(e) = added {
+        return Err(match run.commit() {
+            Ok(()) => e,
+            Err(c) => e.context(format!(
+                "the extracts accepted before it in this run were not committed either: {c:#}"
+            )),
+        });
     }
     run.commit()?;
     let secs = started.elapsed().as_secs_f64();
@@ -375,6 +325,60 @@ fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> R
         );
     }
     Ok(())
+}
+
+/// Prints what became of one extract of a run, `secs` after the one
+/// before, and adds its rows to `total_rows`.
+fn report_outcome(outcome: &Outcome, secs: f64, show_quarantine: bool, total_rows: &mut u64) {
+    match outcome {
+        Outcome::AlreadyIngested { extract_date } => {
+            println!(
+                "{extract_date}: already ingested with identical content; nothing changed"
+            );
+        }
+        Outcome::Ingested {
+            entry,
+            tables,
+            quarantined,
+            warnings,
+        } => {
+            let rows: u64 = tables.values().map(|t| t.rows).sum();
+            *total_rows += rows;
+            println!(
+                "{}: {} rows accepted, {} quarantined ({:.2} s)",
+                entry.extract_date,
+                entry.accepted(),
+                entry.quarantined(),
+                secs
+            );
+            for (name, t) in tables {
+                if t.quarantined > 0 {
+                    println!(
+                        "    {name:<20} {:>9} accepted {:>7} quarantined",
+                        t.accepted, t.quarantined
+                    );
+                }
+            }
+            for (reason, n) in &entry.quarantine_reasons {
+                println!("    reason {reason:<22} {n:>7}");
+            }
+            for w in warnings {
+                println!("    warning: {w}");
+            }
+            if show_quarantine {
+                for q in quarantined {
+                    println!(
+                        "    {}:{} [{}] {}: {}",
+                        q.file,
+                        q.line,
+                        q.problem.column.unwrap_or("-"),
+                        q.problem.kind,
+                        q.problem.message
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Evaluates the alerts once extracts have landed; a failure is reported,

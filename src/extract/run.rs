@@ -12,11 +12,11 @@
 //! uncommitted generation are leftovers the next ingest removes, and the
 //! next run ingests those extracts again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
-use super::ingest::{Outcome, Stage, stage};
+use super::ingest::{Outcome, Stage, Staged, stage};
 use super::pseudonym::Key;
 use crate::facts::{Derivation, Group, Sources};
 use crate::reference::Reference;
@@ -76,42 +76,113 @@ impl<'a> Run<'a> {
             bail!("an earlier extract of this run failed; nothing more is ingested");
         }
         let reference = &self.derivation.reference;
-        let staged = match stage(self.store, &self.lock, &self.catalog, dir, key, reference)? {
-            Stage::AlreadyIngested(extract_date) => {
-                return Ok(Outcome::AlreadyIngested { extract_date });
-            }
-            Stage::Written(s) => *s,
-        };
+        match stage(self.store, &self.lock, &self.catalog, dir, key, reference)? {
+            Stage::AlreadyIngested(extract_date) => Ok(Outcome::AlreadyIngested { extract_date }),
+            Stage::Written(s) => Ok(self.land(*s, None)?.0),
+        }
+    }
+
+    /// Adds the extract folders `dirs` in order, as [`Run::add`] one after
+    /// the other would, and tells `landed` each outcome. Each next extract
+    /// is read, validated and staged on a second thread while the facts of
+    /// the one before are maintained: staging is one thread's work, and
+    /// maintenance leaves much of a second core idle. On an error (naming
+    /// its folder) the extracts before it are maintained and not yet
+    /// committed.
+    pub fn add_all(
+        &mut self,
+        dirs: &[PathBuf],
+        key: &Key,
+        mut landed: impl FnMut(Outcome),
+    ) -> Result<()> {
+        if self.broken {
+            bail!("an earlier extract of this run failed; nothing more is ingested");
+        }
+        let reference = &self.derivation.reference;
+        let mut next = dirs
+            .first()
+            .map(|d| stage(self.store, &self.lock, &self.catalog, d, key, reference));
+        for (i, dir) in dirs.iter().enumerate() {
+            let Some(staged) = next.take() else { break };
+            let named = || dir.display().to_string();
+            let following = dirs.get(i + 1).map(|d| (d.as_path(), key));
+            let (outcome, ahead) = match staged.with_context(named)? {
+                Stage::AlreadyIngested(extract_date) => {
+                    let ahead = following.map(|(d, k)| {
+                        let reference = &self.derivation.reference;
+                        stage(self.store, &self.lock, &self.catalog, d, k, reference)
+                    });
+                    (Outcome::AlreadyIngested { extract_date }, ahead)
+                }
+                Stage::Written(s) => self.land(*s, following).with_context(named)?,
+            };
+            landed(outcome);
+            next = ahead;
+        }
+        Ok(())
+    }
+
+    /// Places a staged extract, maintains its facts and commits its group
+    /// when full; meanwhile stages `next` (a folder and the key), if any,
+    /// on another thread, against the catalog that includes this extract.
+    fn land(
+        &mut self,
+        staged: Staged,
+        next: Option<(&Path, &Key)>,
+    ) -> Result<(Outcome, Option<Result<Stage>>)> {
         self.broken = true;
         let entry = staged.entry;
-        let date = entry.extract_date;
         staged.staging.place(&entry)?;
-        let group = match &mut self.facts {
-            Some(g) => g,
-            None => self.facts.insert(Group::open(
+        if self.facts.is_none() {
+            self.facts = Some(Group::open(
                 self.store,
                 &self.lock,
                 &self.catalog,
-                date,
+                entry.extract_date,
                 entry.accepted(),
                 &self.derivation,
-            )?),
-        };
-        let sources = Sources::of(self.store, &entry);
-        group.maintain(self.store, date, &sources, &self.derivation)?;
-        let full = group.is_full();
+            )?);
+        }
         self.catalog.extracts.push(entry.clone());
         self.placed.push(entry.clone());
+        let Run {
+            store,
+            lock,
+            derivation,
+            catalog,
+            placed,
+            facts: Some(group),
+            ..
+        } = self
+        else {
+            bail!("no group to maintain the facts in");
+        };
+        let store: &Store = store;
+        let sources = Sources::of(store, &entry);
+        let (landed, ahead) = std::thread::scope(|s| {
+            let (lock, catalog) = (&*lock, &*catalog);
+            let reference = &derivation.reference;
+            let ahead = next.map(|(dir, key)| {
+                s.spawn(move || stage(store, lock, catalog, dir, key, reference))
+            });
+            let landed = group
+                .maintain(store, entry.extract_date, &sources, derivation)
+                .and_then(|()| match group.is_full() {
+                    true => commit_group(store, lock, group, placed),
+                    false => Ok(()),
+                });
+            let ahead = ahead.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (landed, ahead)
+        });
+        landed?;
         self.broken = false;
-        if full {
-            self.commit()?;
-        }
-        Ok(Outcome::Ingested {
+        let outcome = Outcome::Ingested {
             entry,
             tables: staged.tables,
             quarantined: staged.quarantined,
             warnings: staged.warnings,
-        })
+        };
+        Ok((outcome, ahead))
     }
 
     /// Commits the extracts placed since the last commit, with their facts.
@@ -126,10 +197,20 @@ impl<'a> Run<'a> {
             bail!("extracts placed without their facts");
         };
         self.broken = true;
-        let state = group.write(self.store)?;
-        let entries = std::mem::take(&mut self.placed);
-        self.store.commit_extracts(&self.lock, entries, state)?;
+        commit_group(self.store, &self.lock, group, &mut self.placed)?;
         self.broken = false;
         Ok(())
     }
+}
+
+/// Writes the group's files and commits them with the extracts placed.
+fn commit_group(
+    store: &Store,
+    lock: &StoreLock,
+    group: &mut Group,
+    placed: &mut Vec<ExtractEntry>,
+) -> Result<()> {
+    let state = group.write(store)?;
+    let entries = std::mem::take(placed);
+    store.commit_extracts(lock, entries, state)
 }

@@ -249,6 +249,11 @@ const DERIVATION_VIEWS: [(&str, &str); 3] = [
     ("stages", include_str!("../../queries/stages.sql")),
 ];
 
+/// Touched rows kept in memory, and the last fact (in [`FACTS`] order)
+/// that reads them: the events are the largest, and the stages, maintained
+/// last, read the cases and their progress only.
+const LAST_READ_BY: [(&str, &str); 1] = [("case_events", "event_facts")];
+
 /// What an extract touches, computed in this order.
 const TOUCH_QUERIES: [(&str, &str); 3] = [
     ("changed_units", fact_sql!("changed_units.sql")),
@@ -842,10 +847,16 @@ impl Maintenance {
         Ok(())
     }
 
-    /// Drops what [`Self::gather`] kept of `fact` once it is maintained.
+    /// Drops what [`Self::gather`] kept of `fact` once it is maintained,
+    /// and the touched rows no later fact reads ([`LAST_READ_BY`]).
     fn release(&self, fact: &Fact) -> Result<()> {
         self.ctx
             .deregister_table(format!("{}_touched", fact.name).as_str())?;
+        for (table, last) in LAST_READ_BY {
+            if last == fact.name {
+                self.ctx.deregister_table(table)?;
+            }
+        }
         Ok(())
     }
 
