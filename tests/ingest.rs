@@ -562,3 +562,68 @@ async fn store_alerts_fire_and_clear_as_extracts_land() {
         events.iter().map(|e| &e.id).collect::<Vec<_>>()
     );
 }
+
+/// A run over a folder stops at the first rejected extract, although each
+/// next extract is validated while the one before is maintained: the
+/// extracts before it land and are committed, the error names its folder,
+/// nothing of it or of those after is kept, and a later run picks up from
+/// there.
+#[test]
+fn a_run_stops_at_a_rejected_extract_and_commits_those_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("store")).unwrap();
+    let first = write_extract(&tmp.path().join("1"), "2026-01-31", &[("units.csv", UNITS)]);
+    let bad = write_extract(
+        &tmp.path().join("2"),
+        "2026-02-28",
+        &[
+            ("units.csv", UNITS),
+            ("cases.parquet", "not parquet at all"),
+        ],
+    );
+    let third = write_extract(&tmp.path().join("3"), "2026-03-31", &[("units.csv", UNITS)]);
+    let reference = vigil::reference::Reference::bundled();
+
+    let mut run = vigil::extract::run::Run::open(&store, &reference).unwrap();
+    let mut landed = Vec::new();
+    let dirs = [first.clone(), bad.clone(), third.clone()];
+    let err = run
+        .add_all(&dirs, &key(), |o| landed.push(o))
+        .expect_err("the second extract must stop the run");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(&bad.display().to_string()) && msg.contains("cases.parquet"),
+        "{msg}"
+    );
+    assert_eq!(landed.len(), 1);
+    run.commit().unwrap();
+    drop(run);
+    let dates = |store: &Store| -> Vec<String> {
+        let cat = store.catalog().unwrap();
+        cat.extracts
+            .iter()
+            .map(|e| e.extract_date.to_string())
+            .collect()
+    };
+    assert_eq!(dates(&store), ["2026-01-31"]);
+    assert_eq!(
+        store.catalog().unwrap().facts.unwrap().through.to_string(),
+        "2026-01-31"
+    );
+
+    // Mended, the folder is taken up where it stopped.
+    std::fs::remove_file(bad.join("cases.parquet")).unwrap();
+    let mut run = vigil::extract::run::Run::open(&store, &reference).unwrap();
+    let mut outcomes = Vec::new();
+    run.add_all(&dirs, &key(), |o| outcomes.push(o)).unwrap();
+    run.commit().unwrap();
+    drop(run);
+    assert!(matches!(outcomes[0], Outcome::AlreadyIngested { .. }));
+    assert!(matches!(outcomes[1], Outcome::Ingested { .. }));
+    assert!(matches!(outcomes[2], Outcome::Ingested { .. }));
+    assert_eq!(dates(&store), ["2026-01-31", "2026-02-28", "2026-03-31"]);
+    assert!(
+        !store.root().join(".staging").exists()
+            || files_in(&store.root().join(".staging")).is_empty()
+    );
+}

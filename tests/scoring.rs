@@ -603,10 +603,13 @@ fn a_run_committed_in_groups_keeps_the_versions_of_one_commit_per_extract() {
     let one_by_one = sample_store_in(&tmp.path().join("one"));
     let grouped = Store::open(tmp.path().join("grouped")).unwrap();
     let dirs = vigil::extract::ingest::extract_dirs(&repo().join("sample-data/extracts")).unwrap();
+    // As `vigil ingest` runs a folder: each next extract staged while the
+    // one before is maintained.
     let mut run = vigil::extract::run::Run::open(&grouped, &Reference::bundled()).unwrap();
-    for (_, d) in &dirs {
-        run.add(d, &key()).unwrap();
-    }
+    let folders: Vec<_> = dirs.iter().map(|(_, d)| d.clone()).collect();
+    let mut landed = 0;
+    run.add_all(&folders, &key(), |_| landed += 1).unwrap();
+    assert_eq!(landed, dirs.len());
     run.commit().unwrap();
     drop(run);
     let cat = grouped.catalog().unwrap();

@@ -305,7 +305,12 @@ fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> R
     let dirs: Vec<PathBuf> = dirs.into_iter().map(|(_, dir)| dir).collect();
     let mut t = Instant::now();
     let added = run.add_all(&dirs, key, |outcome| {
-        report_outcome(&outcome, t.elapsed().as_secs_f64(), show_quarantine, &mut total_rows);
+        report_outcome(
+            &outcome,
+            t.elapsed().as_secs_f64(),
+            show_quarantine,
+            &mut total_rows,
+        );
         t = Instant::now();
     });
     if let Err(e) = added {
@@ -332,9 +337,7 @@ fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> R
 fn report_outcome(outcome: &Outcome, secs: f64, show_quarantine: bool, total_rows: &mut u64) {
     match outcome {
         Outcome::AlreadyIngested { extract_date } => {
-            println!(
-                "{extract_date}: already ingested with identical content; nothing changed"
-            );
+            println!("{extract_date}: already ingested with identical content; nothing changed");
         }
         Outcome::Ingested {
             entry,

@@ -1769,6 +1769,70 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_row_is_placed_in_its_slot_and_equal_slots_are_shared() {
+        let province: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("01"),
+            Some("01"),
+            None,
+            Some("79"),
+            Some(""),
+        ]));
+        let day = |s: &str| day_number(s.parse().unwrap());
+        let days: ArrayRef = Arc::new(Date32Array::from(vec![
+            Some(day("2025-05-10")),
+            Some(day("2025-06-30")),
+            Some(day("2024-12-31")),
+            None,
+            Some(day("2026-01-01")),
+        ]));
+        let cases = fact_of(Table::Cases);
+        let placed = |layout| -> Vec<String> {
+            slots(cases, layout, &province, &days)
+                .unwrap()
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let c = "current/case_facts";
+        assert_eq!(
+            placed(Layout::Quarter),
+            [
+                format!("{c}/01/2025q2"),
+                format!("{c}/01/2025q2"),
+                format!("{c}/_none/2024q4"),
+                format!("{c}/79/_none"),
+                format!("{c}/_none/2026q1"),
+            ]
+        );
+        assert_eq!(
+            placed(Layout::Year),
+            [
+                format!("{c}/01/2025"),
+                format!("{c}/01/2025"),
+                format!("{c}/_none/2024"),
+                format!("{c}/79/_none"),
+                format!("{c}/_none/2026"),
+            ]
+        );
+        assert_eq!(
+            placed(Layout::Single),
+            [
+                format!("{c}/all/2025"),
+                format!("{c}/all/2025"),
+                format!("{c}/all/2024"),
+                format!("{c}/all/_none"),
+                format!("{c}/all/2026"),
+            ]
+        );
+        let units = slots(fact_of(Table::Units), Layout::Quarter, &province, &days).unwrap();
+        assert!(units.iter().all(|s| &**s == "current/unit_facts/all/all"));
+        // One spelling per slot, shared by its rows.
+        let q = slots(cases, Layout::Quarter, &province, &days).unwrap();
+        assert!(Arc::ptr_eq(&q[0], &q[1]));
+        assert!(Arc::ptr_eq(&units[0], &units[4]));
+    }
+
+    #[test]
     fn key_ranges_are_exact_literals_and_null_for_no_keys() {
         run_blocking(async {
             let ctx = SessionContext::new();
