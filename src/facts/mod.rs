@@ -684,7 +684,7 @@ impl Maintenance {
         }
         // The small tables, whole: the derivations join them.
         for table in [Table::Units, Table::Officials, Table::Inspections] {
-            current_view(&ctx, table, None).await?;
+            current_view(&ctx, table).await?;
         }
         ctx.sql(&format!(
             "CREATE VIEW unit_province AS {}",
@@ -725,19 +725,13 @@ impl Maintenance {
         for fact in FACTS.iter().filter(|f| f.carries.is_some()) {
             self.gather(fact).await?;
         }
-        current_view(&self.ctx, Table::Cases, Some(("case_id", "touched_cases"))).await?;
-        current_view(
-            &self.ctx,
-            Table::CaseEvents,
-            Some(("case_id", "touched_cases")),
-        )
-        .await?;
-        current_view(
-            &self.ctx,
-            Table::ReceptionSessions,
-            Some(("session_id", "touched_sessions")),
-        )
-        .await?;
+        // Each of these reads the extract's rows and the gathered prior
+        // rows, both of touched entities only (every entity the extract
+        // sends is touched, and `gather` read the touched ones): no
+        // further restriction to the touched entities is needed.
+        for table in [Table::Cases, Table::CaseEvents, Table::ReceptionSessions] {
+            current_view(&self.ctx, table).await?;
+        }
         // Several facts read these: computed once, over the touched rows
         // only (a small part of the store). The derivation views are
         // defined after, as a view reads the tables it was defined over.
@@ -1064,25 +1058,17 @@ fn slots(fact: &Fact, layout: Layout, province: &ArrayRef, day: &ArrayRef) -> Re
 }
 
 /// The current rows of `table` as of the extract: its own rows, and the
-/// prior ones it does not replace; restricted to `scope` (a column and a
-/// table of the touched values) when given.
-async fn current_view(
-    ctx: &SessionContext,
-    table: Table,
-    scope: Option<(&str, &str)>,
-) -> Result<()> {
+/// prior ones it does not replace.
+async fn current_view(ctx: &SessionContext, table: Table) -> Result<()> {
     let cols = column_list(&table.stored_schema(), "");
     let pk = table.primary_key();
     let name = table.name();
-    let within = scope
-        .map(|(col, t)| format!(" AND \"{col}\" IN (SELECT \"{col}\" FROM {t})"))
-        .unwrap_or_default();
     ctx.sql(&format!(
         "CREATE VIEW {name} AS \
-         SELECT {cols} FROM new_{name} WHERE true{within} \
+         SELECT {cols} FROM new_{name} \
          UNION ALL \
          SELECT {cols} FROM prior_{name} \
-         WHERE \"{pk}\" NOT IN (SELECT \"{pk}\" FROM new_{name}){within}"
+         WHERE \"{pk}\" NOT IN (SELECT \"{pk}\" FROM new_{name})"
     ))
     .await
     .with_context(|| format!("the current rows of {name}"))?;
