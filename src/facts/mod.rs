@@ -62,7 +62,7 @@ mod version;
 
 pub use pending::Pending;
 use pending::PendingFact;
-use version::{HashMapByPrefix, HashSetByPrefix, VersionHash, row_hashes};
+use version::{HashMapByPrefix, HashSetByPrefix, VersionHash, hash_column, hashes_in, row_hashes};
 
 use crate::reference::Reference;
 use crate::reference::calendar::Calendar;
@@ -883,11 +883,7 @@ fn closing_versions(
 ) -> Result<Vec<(Slot, VersionHash, i32)>> {
     let mut out = Vec::new();
     for b in prior {
-        let hashes = b
-            .column(2)
-            .as_any()
-            .downcast_ref::<FixedSizeBinaryArray>()
-            .context("vigil_hash")?;
+        let hashes = hash_column(b, 2)?;
         let goes: BooleanArray = (0..b.num_rows())
             .map(|i| Some(!derived.contains(hashes.value(i))))
             .collect();
@@ -895,21 +891,18 @@ fn closing_versions(
             continue;
         }
         let b = filter_record_batch(b, &goes)?;
-        let hashes = b
-            .column(2)
-            .as_any()
-            .downcast_ref::<FixedSizeBinaryArray>()
-            .context("vigil_hash")?;
         let from = b
             .column(3)
             .as_any()
             .downcast_ref::<Date32Array>()
             .context("version_from")?;
         let slots = slots(fact, layout, b.column(0), b.column(1))?;
-        for (i, slot) in slots.into_iter().enumerate() {
-            let mut h = [0u8; 16];
-            h.copy_from_slice(hashes.value(i));
-            out.push((slot, h, from.value(i)));
+        for ((slot, h), from) in slots
+            .into_iter()
+            .zip(hashes_in(hash_column(&b, 2)?))
+            .zip(from.values())
+        {
+            out.push((slot, h, *from));
         }
     }
     Ok(out)
@@ -1184,16 +1177,7 @@ async fn maintain(
     tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "hashed and read prior versions");
     let mut prior_set = HashSetByPrefix::<VersionHash>::default();
     for b in &prior {
-        let h = b
-            .column(2)
-            .as_any()
-            .downcast_ref::<FixedSizeBinaryArray>()
-            .context("vigil_hash")?;
-        prior_set.extend((0..h.len()).map(|i| {
-            let mut v = [0u8; 16];
-            v.copy_from_slice(h.value(i));
-            v
-        }));
+        prior_set.extend(hashes_in(hash_column(b, 2)?));
     }
     let derived_set: HashSetByPrefix<VersionHash> = hashes.iter().copied().collect();
     let closing = closing_versions(fact, m.layout, &prior, &derived_set)?;

@@ -21,7 +21,7 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
-use super::version::{HashMapByPrefix, HashSetByPrefix, VersionHash};
+use super::version::{HashMapByPrefix, HashSetByPrefix, VersionHash, hashes_in};
 use super::{HASH, Slot, VALID_FROM, VALID_TO};
 
 /// A version's identity: its hash and the extract day it is valid from
@@ -163,12 +163,8 @@ fn versions_of(batch: &RecordBatch) -> Result<Vec<Version>> {
         .column_by_name(VALID_FROM)
         .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
         .context("version_from")?;
-    Ok((0..batch.num_rows())
-        .map(|i| {
-            let mut h = [0u8; 16];
-            h.copy_from_slice(hashes.value(i));
-            (h, from.value(i))
-        })
+    Ok(hashes_in(hashes)
+        .zip(from.values().iter().copied())
         .collect())
 }
 

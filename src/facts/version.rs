@@ -11,8 +11,8 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 
-use anyhow::Result;
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use anyhow::{Context, Result};
+use datafusion::arrow::array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch};
 use datafusion::arrow::row::{RowConverter, SortField};
 use sha2::{Digest, Sha256};
 
@@ -54,6 +54,24 @@ impl Hasher for PrefixHasher {
     fn finish(&self) -> u64 {
         self.0
     }
+}
+
+/// Column `c` of `batch`, a column of version hashes.
+pub fn hash_column(batch: &RecordBatch, c: usize) -> Result<&FixedSizeBinaryArray> {
+    batch
+        .column(c)
+        .as_any()
+        .downcast_ref::<FixedSizeBinaryArray>()
+        .context("a column of version hashes")
+}
+
+/// Every hash of a column of version hashes.
+pub fn hashes_in(column: &FixedSizeBinaryArray) -> impl Iterator<Item = VersionHash> + '_ {
+    (0..column.len()).map(|i| {
+        let mut h = [0u8; 16];
+        h.copy_from_slice(column.value(i));
+        h
+    })
 }
 
 /// 128 bits of SHA-256 over each row's content, in Arrow's row format
