@@ -97,24 +97,21 @@ printf '%-58s %8s s %6s MiB\n' "score --period 2025 (as of $latest)" "$s" "$m"
 read -r s2 m2 < <(median score41b)
 printf '%-58s %8s s %6s MiB\n' "score --period 2025 --as-of $year_back" "$s2" "$m2"
 
-# The first league page after an ingest lands: a copy of the store as it
-# was before its last extract (files are never changed in place, so hard
-# links do; the catalog goes back one extract and one facts generation), a
-# server on it, the last extract ingested, then the page.
-rm -rf "$work/s41-web"; cp -al "$big" "$work/s41-web"
-python3 - "$work/s41-web" "$work/web-last" <<'EOF2'
-import json, os, shutil, sys
-root, out = sys.argv[1], sys.argv[2]
-path = os.path.join(root, "catalog.json")
-cat = json.load(open(path))
-last = cat["extracts"].pop()
-shutil.rmtree(os.path.join(root, "extracts", last["dir"]))
-cat["facts"]["generation"] -= 1
-cat["facts"]["through"] = cat["extracts"][-1]["extract_date"]
-os.remove(path)
-json.dump(cat, open(path, "w"), indent=1)
-open(out, "w").write(last["dir"])
-EOF2
+# The first league page after an ingest lands: a copy (hard links: files
+# are never changed in place) of the store of every extract but the last,
+# a server on it, the last extract ingested, then the page. That store is
+# built once by a run of its own: a run commits its extracts in groups, so
+# the full store cannot be cut back by one extract.
+prev=$work/s41/prev
+if [ ! -f "$prev/catalog.json" ]; then
+  rm -rf "$prev" "$work/s41/all-but-last"; mkdir -p "$work/s41/all-but-last"
+  for e in $(ls "$work/s41/extracts" | grep '^20' | sort | head -n -1); do
+    ln -s "$(realpath "$work/s41/extracts/$e")" "$work/s41/all-but-last/$e"
+  done
+  "$bin" ingest "$work/s41/all-but-last" --store "$prev" > /dev/null
+fi
+ls "$work/s41/extracts" | grep '^20' | sort | tail -1 > "$work/web-last"
+rm -rf "$work/s41-web"; cp -al "$prev" "$work/s41-web"
 port=18181
 "$bin" serve --store "$work/s41-web" --bind "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
 server=$!
