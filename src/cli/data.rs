@@ -314,10 +314,15 @@ fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> R
         t = Instant::now();
     });
     if let Err(e) = added {
+        let waiting = run.uncommitted();
         return Err(match run.commit() {
             Ok(()) => e,
+            // Groups committed earlier in the run stay; only the one the
+            // failure fell in is lost.
             Err(c) => e.context(format!(
-                "the extracts accepted before it in this run were not committed either: {c:#}"
+                "{waiting} extract(s) accepted since the run's last commit were not committed \
+                 ({c:#}); the extracts committed before them stay, and the next ingest takes up \
+                 the rest"
             )),
         });
     }

@@ -185,6 +185,11 @@ impl<'a> Run<'a> {
         Ok((outcome, ahead))
     }
 
+    /// How many extracts are placed and not yet committed.
+    pub fn uncommitted(&self) -> usize {
+        self.placed.len()
+    }
+
     /// Commits the extracts placed since the last commit, with their facts.
     pub fn commit(&mut self) -> Result<()> {
         if self.placed.is_empty() {
