@@ -627,3 +627,47 @@ fn a_run_stops_at_a_rejected_extract_and_commits_those_before() {
             || files_in(&store.root().join(".staging")).is_empty()
     );
 }
+
+/// `vigil ingest DIR | head -1`: the reader of the report goes away after
+/// the first line, and the ingest still lands every extract and exits
+/// cleanly (a panic on the closed pipe would lose the group it was in).
+#[test]
+fn an_ingest_whose_reader_goes_away_still_lands_every_extract() {
+    use std::io::{BufRead, Read};
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("in");
+    for date in ["2026-01-31", "2026-02-28", "2026-03-31"] {
+        write_extract(&folder, date, &[("units.csv", UNITS)]);
+    }
+    let store = tmp.path().join("store");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("ingest")
+        .arg(&folder)
+        .arg("--store")
+        .arg(&store)
+        .env("VIGIL_HMAC_KEY", "integration-test-key-0123456789")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut report = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    report.read_line(&mut first).unwrap();
+    assert!(first.starts_with("2026-01-31:"), "{first}");
+    drop(report);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success() && !err.contains("panicked"),
+        "{status}: {err}"
+    );
+    let cat = Store::open(&store).unwrap().catalog().unwrap();
+    assert_eq!(cat.extracts.len(), 3);
+    assert_eq!(cat.facts.unwrap().through.to_string(), "2026-03-31");
+}

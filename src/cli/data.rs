@@ -3,6 +3,17 @@
 
 use super::*;
 
+/// A line of an ingest's report on standard output. A reader that went
+/// away (`vigil ingest … | head`) must not stop an ingest midway, losing
+/// the group it was in, as the panic of `println!` would: a failed write
+/// of the report is ignored and the ingest goes on.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// Where to build the demo store (replaced on every run).
@@ -329,7 +340,7 @@ fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> R
     run.commit()?;
     let secs = started.elapsed().as_secs_f64();
     if total_rows > 0 {
-        println!(
+        report!(
             "ingested {total_rows} rows in {secs:.1} s ({:.0} rows/s)",
             total_rows as f64 / secs.max(1e-9)
         );
@@ -342,7 +353,7 @@ fn ingest_all(store: &Store, path: &Path, key: &Key, show_quarantine: bool) -> R
 fn report_outcome(outcome: &Outcome, secs: f64, show_quarantine: bool, total_rows: &mut u64) {
     match outcome {
         Outcome::AlreadyIngested { extract_date } => {
-            println!("{extract_date}: already ingested with identical content; nothing changed");
+            report!("{extract_date}: already ingested with identical content; nothing changed");
         }
         Outcome::Ingested {
             entry,
@@ -352,7 +363,7 @@ fn report_outcome(outcome: &Outcome, secs: f64, show_quarantine: bool, total_row
         } => {
             let rows: u64 = tables.values().map(|t| t.rows).sum();
             *total_rows += rows;
-            println!(
+            report!(
                 "{}: {} rows accepted, {} quarantined ({:.2} s)",
                 entry.extract_date,
                 entry.accepted(),
@@ -361,21 +372,22 @@ fn report_outcome(outcome: &Outcome, secs: f64, show_quarantine: bool, total_row
             );
             for (name, t) in tables {
                 if t.quarantined > 0 {
-                    println!(
+                    report!(
                         "    {name:<20} {:>9} accepted {:>7} quarantined",
-                        t.accepted, t.quarantined
+                        t.accepted,
+                        t.quarantined
                     );
                 }
             }
             for (reason, n) in &entry.quarantine_reasons {
-                println!("    reason {reason:<22} {n:>7}");
+                report!("    reason {reason:<22} {n:>7}");
             }
             for w in warnings {
-                println!("    warning: {w}");
+                report!("    warning: {w}");
             }
             if show_quarantine {
                 for q in quarantined {
-                    println!(
+                    report!(
                         "    {}:{} [{}] {}: {}",
                         q.file,
                         q.line,
@@ -405,9 +417,12 @@ fn alerts_after_ingest(store: &Store, rules: &crate::score::alerts::Alerts) {
 fn print_events(events: &[crate::score::alerts::Event]) {
     for e in events {
         let who = e.alert.found.province_name.as_deref().unwrap_or("national");
-        println!(
+        report!(
             "alert {}: {} — {}: {}",
-            e.event, e.alert.found.rule, who, e.alert.found.detail_en
+            e.event,
+            e.alert.found.rule,
+            who,
+            e.alert.found.detail_en
         );
     }
 }
