@@ -72,11 +72,7 @@ impl<'a> Run<'a> {
     /// Validates one extract folder and maintains its facts; it is
     /// committed with its group (at the latest by [`Run::commit`]).
     pub fn add(&mut self, dir: &Path, key: &Key) -> Result<Outcome> {
-        if self.broken {
-            bail!("an earlier extract of this run failed; nothing more is ingested");
-        }
-        let reference = &self.derivation.reference;
-        match stage(self.store, &self.lock, &self.catalog, dir, key, reference)? {
+        match self.stage(dir, key)? {
             Stage::AlreadyIngested(extract_date) => Ok(Outcome::AlreadyIngested { extract_date }),
             Stage::Written(s) => Ok(self.land(*s, None)?.0),
         }
@@ -95,23 +91,14 @@ impl<'a> Run<'a> {
         key: &Key,
         mut landed: impl FnMut(Outcome),
     ) -> Result<()> {
-        if self.broken {
-            bail!("an earlier extract of this run failed; nothing more is ingested");
-        }
-        let reference = &self.derivation.reference;
-        let mut next = dirs
-            .first()
-            .map(|d| stage(self.store, &self.lock, &self.catalog, d, key, reference));
+        let mut next = dirs.first().map(|d| self.stage(d, key));
         for (i, dir) in dirs.iter().enumerate() {
             let Some(staged) = next.take() else { break };
             let named = || dir.display().to_string();
             let following = dirs.get(i + 1).map(|d| (d.as_path(), key));
             let (outcome, ahead) = match staged.with_context(named)? {
                 Stage::AlreadyIngested(extract_date) => {
-                    let ahead = following.map(|(d, k)| {
-                        let reference = &self.derivation.reference;
-                        stage(self.store, &self.lock, &self.catalog, d, k, reference)
-                    });
+                    let ahead = following.map(|(d, k)| self.stage(d, k));
                     (Outcome::AlreadyIngested { extract_date }, ahead)
                 }
                 Stage::Written(s) => self.land(*s, following).with_context(named)?,
@@ -120,6 +107,16 @@ impl<'a> Run<'a> {
             next = ahead;
         }
         Ok(())
+    }
+
+    /// Reads, validates and stages one extract folder against the catalog
+    /// of the run so far; nothing after an extract of the run failed.
+    fn stage(&self, dir: &Path, key: &Key) -> Result<Stage> {
+        if self.broken {
+            bail!("an earlier extract of this run failed; nothing more is ingested");
+        }
+        let reference = &self.derivation.reference;
+        stage(self.store, &self.lock, &self.catalog, dir, key, reference)
     }
 
     /// Places a staged extract, maintains its facts and commits its group

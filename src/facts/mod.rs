@@ -1027,13 +1027,13 @@ fn slots(fact: &Fact, layout: Layout, province: &ArrayRef, day: &ArrayRef) -> Re
             (true, _) => "_none",
         };
         let bucket = match fact.sort {
-            Some(_) if day.is_valid(i) => Some(day.value(i)).map(|d| {
-                let d = crate::reference::dates::date_from_day(d);
-                match layout {
+            Some(_) if day.is_valid(i) => {
+                let d = crate::reference::dates::date_from_day(day.value(i));
+                Some(match layout {
                     Layout::Single | Layout::Year => d.year() * 4,
                     Layout::Quarter => d.year() * 4 + d.month0() as i32 / 3,
-                }
-            }),
+                })
+            }
             _ => None,
         };
         let slot = known.entry((part, bucket)).or_insert_with(|| {
@@ -1183,15 +1183,18 @@ async fn maintain(
     let closing = closing_versions(fact, m.layout, &prior, &derived_set)?;
     drop(prior);
     let closed = closing.len();
-    let keep = BooleanArray::from(
-        hashes
-            .iter()
-            .map(|h| !prior_set.contains(h))
-            .collect::<Vec<_>>(),
-    );
+    // The derived rows whose hash no current version has: looked up once,
+    // then used for the rows and for their hashes.
+    let keep: BooleanArray = hashes
+        .iter()
+        .map(|h| Some(!prior_set.contains(h)))
+        .collect();
     let added = with_versions(
         &filter_record_batch(&derived, &keep)?,
-        hashes.iter().filter(|h| !prior_set.contains(*h)).copied(),
+        hashes
+            .iter()
+            .zip(keep.values().iter())
+            .filter_map(|(h, new)| new.then_some(*h)),
         day,
     )?;
     pending.close(closing, day)?;

@@ -119,12 +119,9 @@ impl PendingFact {
                     .as_any()
                     .downcast_ref::<Date32Array>()
                     .ok_or_else(|| datafusion::error::DataFusionError::Internal("a date".into()))?;
-                let open: BooleanArray = (0..hashes.len())
-                    .map(|i| {
-                        let mut h = [0u8; 16];
-                        h.copy_from_slice(hashes.value(i));
-                        Some(!closed.contains(&(h, from.value(i))))
-                    })
+                let open: BooleanArray = hashes_in(hashes)
+                    .zip(from.values().iter())
+                    .map(|(h, &from)| Some(!closed.contains(&(h, from))))
                     .collect();
                 Ok(ColumnarValue::Array(Arc::new(open)))
             }),
