@@ -633,7 +633,7 @@ fn a_run_stops_at_a_rejected_extract_and_commits_those_before() {
 /// cleanly (a panic on the closed pipe would lose the group it was in).
 #[test]
 fn an_ingest_whose_reader_goes_away_still_lands_every_extract() {
-    use std::io::{BufRead, Read};
+    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let folder = tmp.path().join("in");
     for date in ["2026-01-31", "2026-02-28", "2026-03-31"] {
@@ -655,14 +655,7 @@ fn an_ingest_whose_reader_goes_away_still_lands_every_extract() {
     report.read_line(&mut first).unwrap();
     assert!(first.starts_with("2026-01-31:"), "{first}");
     drop(report);
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let status = child.wait().unwrap();
+    let (status, err) = finished(child);
     assert!(
         status.success() && !err.contains("panicked"),
         "{status}: {err}"
@@ -670,4 +663,41 @@ fn an_ingest_whose_reader_goes_away_still_lands_every_extract() {
     let cat = Store::open(&store).unwrap().catalog().unwrap();
     assert_eq!(cat.extracts.len(), 3);
     assert_eq!(cat.facts.unwrap().through.to_string(), "2026-03-31");
+}
+
+#[test]
+fn a_command_whose_reader_goes_away_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = small_store_with_content(tmp.path());
+    for args in [
+        vec!["status"],
+        vec!["score", "--period", "2026-Q3", "--format", "csv"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(&args)
+            .arg("--store")
+            .arg(store.root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command prints its first line.
+        drop(child.stdout.take());
+        let (status, err) = finished(child);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            status.success() || status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {status}: {err}"
+        );
+    }
+}
+
+/// How a child ended, and what it wrote on standard error.
+fn finished(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut err = String::new();
+    let mut stderr = child.stderr.take().unwrap();
+    stderr.read_to_string(&mut err).unwrap();
+    (child.wait().unwrap(), err)
 }

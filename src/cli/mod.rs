@@ -282,7 +282,35 @@ pub fn run(mut cli: Cli) -> Result<()> {
     }
 }
 
+/// Commands that read the store and print: a closed standard output
+/// (`vigil status | head`) ends them quietly, as it ends any Unix tool,
+/// instead of a panic at the next `println!`. Rust ignores SIGPIPE so
+/// that a write returns an error; these commands have nothing to do with
+/// that error but stop. (Commands with pipes to processes of their own,
+/// the server and the SQL surface, keep ignoring it; sockets never raise
+/// it.)
+fn end_quietly_on_closed_stdout(command: &Command) {
+    let prints_only = matches!(
+        command,
+        Command::Status(_)
+            | Command::Score(_)
+            | Command::Indicators(_)
+            | Command::Explain(_)
+            | Command::Plan(_)
+            | Command::Evidence(_)
+    );
+    #[cfg(unix)]
+    if prints_only {
+        // SAFETY: restores the default action of one signal before any
+        // thread of the command starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+}
+
 fn run_command(command: Command) -> Result<()> {
+    end_quietly_on_closed_stdout(&command);
     match command {
         Command::Demo(args) => args.run(),
         Command::Serve(args) => args.run(),
