@@ -40,22 +40,26 @@ stop_nodes() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wa
 trap stop_nodes EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# Every score computes its counts: those an earlier run kept in the
+# store (cache/) are removed first.
+forget() { rm -rf "$store/cache"; }
+
 # timed_runs LABEL CLUSTER_ARGS... -> appends wall seconds to $work/LABEL.runs
 timed_runs() {
   local label=$1; shift
-  "$bin" score --period "$period" --store "$store" --format csv "$@" > "$work/$label.out"
+  forget; "$bin" score --period "$period" --store "$store" --format csv "$@" > "$work/$label.out"
   cmp -s "$work/$label.out" "$work/local.out" || { echo "$label: output differs from one process" >&2; exit 1; }
   for _ in $(seq "$runs"); do
-    /usr/bin/time -f "%e" -o "$work/.t" "$bin" score --period "$period" --store "$store" --format csv "$@" > /dev/null
+    forget; /usr/bin/time -f "%e" -o "$work/.t" "$bin" score --period "$period" --store "$store" --format csv "$@" > /dev/null
     cat "$work/.t" >> "$work/$label.runs"
   done
 }
 median() { sort -n "$work/$1.runs" | awk '{ s[NR] = $1 } END { printf "%.2f", (NR % 2 ? s[(NR + 1) / 2] : (s[NR / 2] + s[NR / 2 + 1]) / 2) }'; }
 
 export VIGIL_LOG=warn
-"$bin" score --period "$period" --store "$store" --format csv > "$work/local.out"
+forget; "$bin" score --period "$period" --store "$store" --format csv > "$work/local.out"
 for _ in $(seq "$runs"); do
-  /usr/bin/time -f "%e" -o "$work/.t" "$bin" score --period "$period" --store "$store" --format csv > /dev/null
+  forget; /usr/bin/time -f "%e" -o "$work/.t" "$bin" score --period "$period" --store "$store" --format csv > /dev/null
   cat "$work/.t" >> "$work/local.runs"
 done
 

@@ -16,6 +16,7 @@ run() { # label, command... -> "secs kib"
 }
 printf '%-8s %10s %10s %10s %10s %7s\n' period vigil_s vigil_MiB duckdb_s duckdb_MiB ratio
 for p in "$quarter" "$year"; do
+  rm -rf "$store/cache"  # counts kept by an earlier score: computed again
   read -r vs vk < <(run target/release/vigil score --store "$store" --period "$p" --format csv)
   read -r ds dk < <(run python3 bench/duckdb_indicators.py --store "$store" --period "$p")
   awk -v p="$p" -v vs="$vs" -v vk="$vk" -v ds="$ds" -v dk="$dk" \

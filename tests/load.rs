@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{copy_tree, proc_status_kb, web_server};
+use common::{copy_tree, files_in, proc_status_kb, web_server};
 
 const KEY: &str = "load-test-key-not-secret-0123456789";
 
@@ -84,6 +84,17 @@ fn ingest_while_serving_under_load() {
     }
     let store = tmp.path().join("store");
     ingest(&base_dir, &store);
+    // The alerts evaluated after the ingest counted the last two complete
+    // quarters and kept their counts, which the first pages read.
+    let kept: Vec<String> = files_in(&store.join("cache/indicators"))
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for quarter in ["2026-Q1", "2026-Q2"] {
+        let q = format!("\"period\":\"{quarter}\"");
+        assert!(kept.iter().any(|k| k.contains(&q)), "{quarter}");
+    }
 
     let child = vigil()
         .args(["serve", "--bind", "127.0.0.1:0", "--store"])

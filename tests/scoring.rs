@@ -739,3 +739,60 @@ fn facts_maintained_at_ingest_equal_a_derivation_from_the_history() {
         }
     }
 }
+
+#[test]
+fn kept_counts_score_as_counted_and_serve_only_their_own_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sample_store_in(&tmp.path().join("store"));
+    let kept = store.root().join("cache/indicators");
+    let league = |s: &vigil::score::scoring::Scores| serde_json::to_string(&s.league).unwrap();
+    let fresh = Engine::bundled(store.clone());
+    let keeping = Engine::bundled(store.clone()).keeping_counts();
+    let score = |e: &Engine, as_of: Option<&str>| {
+        rt().block_on(e.score("2026-Q3", as_of.map(|d| d.parse().unwrap())))
+            .unwrap()
+    };
+
+    // `score` counts afresh and keeps nothing.
+    let counted = score(&fresh, None);
+    assert!(!kept.exists());
+    // Kept once, then read back: the same counts, scores, tiers and ranks.
+    let first = score(&keeping, None);
+    assert_eq!(files_in(&kept).len(), 1);
+    let again = score(&keeping, None);
+    assert_eq!(files_in(&kept).len(), 1);
+    for s in [&first, &again] {
+        assert_eq!(s.indicators, counted.indicators);
+        assert_eq!(league(s), league(&counted));
+        assert_eq!(s.effective_end, counted.effective_end);
+    }
+
+    // What is read is the file: a count changed in it shows where counts
+    // are kept, and not where they are counted afresh.
+    let file = files_in(&kept).remove(0);
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for c in doc["counts"].as_array_mut().unwrap() {
+        c["numerator"] = 0.into();
+    }
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let changed = score(&keeping, None);
+    assert!(changed.indicators.iter().all(|v| v.numerator == 0));
+    assert_ne!(changed.indicators, counted.indicators);
+    assert_eq!(score(&fresh, None).indicators, counted.indicators);
+
+    // Another as-of, or other rules: counted, and kept under names of
+    // their own.
+    let earlier = score(&keeping, Some("2026-10-15"));
+    assert_eq!(files_in(&kept).len(), 2);
+    assert_eq!(
+        earlier.indicators,
+        score(&fresh, Some("2026-10-15")).indicators
+    );
+    let mut rules = Rules::bundled();
+    rules.tiers.a += 1.0;
+    let calendar = rules.shipped_calendar();
+    let other = Engine::new(store.clone(), rules, calendar, Reference::bundled()).keeping_counts();
+    assert_eq!(score(&other, None).indicators, counted.indicators);
+    assert_eq!(files_in(&kept).len(), 3);
+}

@@ -109,7 +109,8 @@ impl DemoArgs {
         if no_serve {
             return Ok(());
         }
-        let engine = crate::score::scoring::Engine::bundled(Store::open_existing(&store)?);
+        let engine =
+            crate::score::scoring::Engine::bundled(Store::open_existing(&store)?).keeping_counts();
         let service = ServiceArgs::default();
         super::serve::serve(
             engine,
@@ -152,7 +153,7 @@ impl AlertsArgs {
         let rules = load_alerts(alerts.as_deref())?;
         let lang = parse_lang(&lang)?;
         let store = Store::open_existing(&store.store_dir)?;
-        let engine = crate::score::scoring::Engine::bundled(store.clone());
+        let engine = crate::score::scoring::Engine::bundled(store.clone()).keeping_counts();
         let rt = runtime()?;
         let events = rt.block_on(crate::score::alerts::run(&engine, &rules))?;
         print_events(&events);
@@ -271,7 +272,7 @@ fn demo(store_path: &Path, data: Option<PathBuf>) -> Result<()> {
         .effective_as_of(None)
         .context("the demo store is empty")?;
     let quarter = crate::score::scoring::Period::last_complete_quarter(as_of);
-    let engine = crate::score::scoring::Engine::bundled(store.clone());
+    let engine = crate::score::scoring::Engine::bundled(store.clone()).keeping_counts();
     let scores = runtime()?.block_on(engine.score(&quarter.label, None))?;
     println!();
     print!("{}", super::scores::league_text(&scores));
@@ -403,15 +404,45 @@ fn report_outcome(outcome: &Outcome, secs: f64, show_quarantine: bool, total_row
 
 /// Evaluates the alerts once extracts have landed; a failure is reported,
 /// never turned into a failed ingest (the extracts are committed).
+/// Then keeps the counts of the periods the league page opens on.
 fn alerts_after_ingest(store: &Store, rules: &crate::score::alerts::Alerts) {
-    let engine = crate::score::scoring::Engine::bundled(store.clone());
-    let result = runtime().and_then(|rt| rt.block_on(crate::score::alerts::run(&engine, rules)));
-    match result {
+    let engine = crate::score::scoring::Engine::bundled(store.clone()).keeping_counts();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return not_evaluated(e),
+    };
+    match rt.block_on(crate::score::alerts::run(&engine, rules)) {
         Ok(events) => print_events(&events),
-        Err(e) => eprintln!(
-            "vigil: the alerts were not evaluated: {e:#} (the extracts are committed; `vigil alerts` retries)"
-        ),
+        Err(e) => not_evaluated(e),
     }
+    if let Err(e) = rt.block_on(keep_league_counts(&engine)) {
+        tracing::warn!("the league's counts were not kept ahead: {e:#}");
+    }
+}
+
+fn not_evaluated(e: anyhow::Error) {
+    eprintln!(
+        "vigil: the alerts were not evaluated: {e:#} (the extracts are committed; `vigil alerts` retries)"
+    );
+}
+
+/// Counts, and keeps, the last complete quarter as of the latest extract
+/// and the one before: what the league page opens on, so that the first
+/// page after an ingest reads them. Usually the alerts counted both
+/// already, and this only finds them kept. A period outside the coverage
+/// is left to the page, which says why.
+async fn keep_league_counts(engine: &crate::score::scoring::Engine) -> Result<()> {
+    let Some(latest) = engine.store.catalog()?.latest().map(|e| e.extract_date) else {
+        return Ok(());
+    };
+    let quarter = crate::score::scoring::Period::last_complete_quarter(latest);
+    let (ctx, as_of) = engine.context(Some(latest)).await?;
+    for p in [quarter.previous(), quarter] {
+        if engine.effective_end(&p, as_of).is_ok() {
+            engine.indicators(&ctx, &p, as_of).await?;
+        }
+    }
+    Ok(())
 }
 
 fn print_events(events: &[crate::score::alerts::Event]) {

@@ -79,7 +79,8 @@ impl ServeArgs {
             cluster,
         } = self;
         let engine = crate::score::scoring::Engine::bundled(Store::open(&store.store_dir)?)
-            .with_cluster(cluster.cluster(&store.store_dir)?);
+            .with_cluster(cluster.cluster(&store.store_dir)?)
+            .keeping_counts();
         serve(engine, bind, &web, users.as_deref(), &service, pg, false)
     }
 }

@@ -567,6 +567,11 @@ const READ_VIEWS: [(&str, &str); 3] = [
     ),
 ];
 
+/// The SQL of the views [`register`] defines over the facts.
+pub fn read_view_sql() -> impl Iterator<Item = &'static str> {
+    READ_VIEWS.iter().map(|v| v.1)
+}
+
 /// The schema of every fact, from planning its SQL over empty tables.
 async fn fact_schemas(derivation: &Derivation) -> Result<BTreeMap<&'static str, SchemaRef>> {
     let m = Maintenance::prepare(

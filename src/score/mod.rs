@@ -10,5 +10,6 @@ pub mod cluster;
 pub mod constants;
 pub mod explain;
 pub mod feedback;
+pub mod kept;
 pub mod plan;
 pub mod scoring;

@@ -28,7 +28,12 @@ use crate::reference::Reference;
 use crate::reference::calendar::Calendar;
 use crate::reference::dates::day_number;
 use crate::reference::rules::Rules;
+use crate::score::kept::{self, Count};
 use crate::store::{Catalog, Store};
+
+/// The version of how indicator counts are kept ([`kept`]): part of their
+/// name, so that a change to what they mean gives new names.
+const KEPT_FORMAT: &str = "vigil-kept-counts-1";
 
 /// One named query of `queries/`.
 pub struct NamedQuery {
@@ -481,6 +486,10 @@ pub struct Engine {
     pub reference: Reference,
     /// Where the queries run: in this process, or on a cluster.
     pub cluster: Option<crate::score::cluster::Cluster>,
+    /// Whether counts are read from and kept in the store ([`kept`]): by
+    /// the pages and the alerts, not by `score` and `indicators`, which
+    /// count afresh (what is checked against other implementations).
+    pub kept_counts: bool,
 }
 
 fn single_batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<MemTable> {
@@ -512,6 +521,17 @@ impl Engine {
     /// derivations' fingerprint (calendar, lineage, SQL of the facts).
     pub fn provenance(&self, cat: &Catalog, as_of: NaiveDate) -> Provenance {
         use sha2::Digest;
+        let hex = hex::encode(self.source_digest(cat, as_of).finalize());
+        Provenance {
+            as_of,
+            store_fingerprint: hex[..12].to_string(),
+        }
+    }
+
+    /// The digest of what a figure as of `as_of` is computed from: the
+    /// extracts up to it, the rules, and what the facts are derived with.
+    fn source_digest(&self, cat: &Catalog, as_of: NaiveDate) -> sha2::Sha256 {
+        use sha2::Digest;
         let mut h = cat.content_digest(as_of);
         h.update(
             serde_json::to_string(&self.rules)
@@ -519,11 +539,27 @@ impl Engine {
                 .as_bytes(),
         );
         h.update(self.derivation().fingerprint().as_bytes());
-        let hex = hex::encode(h.finalize());
-        Provenance {
-            as_of,
-            store_fingerprint: hex[..12].to_string(),
+        h
+    }
+
+    /// The name a period's counts as of `as_of` are kept under
+    /// ([`crate::score::kept`]): the sources' digest, and everything of
+    /// this build that counts (its version, the SQL, the provinces).
+    fn kept_key(&self, cat: &Catalog, period: &Period, as_of: NaiveDate) -> String {
+        use sha2::Digest;
+        let mut h = self.source_digest(cat, as_of);
+        h.update(KEPT_FORMAT.as_bytes());
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        let sql = VIEWS.iter().chain(&PERIOD_VIEWS).map(|q| q.sql);
+        let sql = sql.chain(INDICATORS.iter().map(|i| i.query.sql));
+        for text in sql.chain(crate::facts::read_view_sql()) {
+            h.update(text.as_bytes());
         }
+        for p in &self.reference.provinces {
+            h.update(format!("{};", p.code).as_bytes());
+        }
+        h.update(format!("{}|{as_of}", period.label).as_bytes());
+        hex::encode(h.finalize())
     }
 
     pub fn new(store: Store, rules: Rules, calendar: Calendar, reference: Reference) -> Engine {
@@ -533,6 +569,15 @@ impl Engine {
             calendar: Arc::new(calendar),
             reference,
             cluster: None,
+            kept_counts: false,
+        }
+    }
+
+    /// The same engine reading and keeping counts in the store.
+    pub fn keeping_counts(self) -> Engine {
+        Engine {
+            kept_counts: true,
+            ..self
         }
     }
 
@@ -754,9 +799,45 @@ impl Engine {
         period: &Period,
         as_of: NaiveDate,
     ) -> Result<(NaiveDate, Vec<IndicatorValue>)> {
-        let (pe, df) = self.plan_indicators(ctx, period, as_of).await?;
-        let batches = self.run_indicators(df).await?;
-        Ok((pe, self.indicator_values(period, &batches)?))
+        let cat = self.store.catalog()?;
+        let (pe, plan) = self.plan_or_kept(ctx, &cat, period, as_of).await?;
+        let counts = self.counts(period, as_of, plan).await?;
+        Ok((pe, self.indicator_values(period, &counts)))
+    }
+
+    /// A period's counts as kept ([`kept`]), or its query planned.
+    async fn plan_or_kept(
+        &self,
+        ctx: &SessionContext,
+        cat: &Catalog,
+        period: &Period,
+        as_of: NaiveDate,
+    ) -> Result<(NaiveDate, Planned)> {
+        let key = self.kept_counts.then(|| self.kept_key(cat, period, as_of));
+        let found = key.as_ref().and_then(|k| kept::load(self.store.root(), k));
+        Ok(match found {
+            Some(counts) => (self.effective_end(period, as_of)?, Planned::Kept(counts)),
+            None => {
+                let (pe, df) = self.plan_indicators(ctx, period, as_of).await?;
+                (pe, Planned::Query(df, key))
+            }
+        })
+    }
+
+    /// The counts of a period: kept ones, or its query run and its counts
+    /// kept.
+    async fn counts(&self, period: &Period, as_of: NaiveDate, plan: Planned) -> Result<Vec<Count>> {
+        Ok(match plan {
+            Planned::Kept(counts) => counts,
+            Planned::Query(df, key) => {
+                let counts = counts_of(&self.run_indicators(df).await?)?;
+                if let Some(key) = key {
+                    let (root, label) = (self.store.root(), &period.label);
+                    kept::save(root, &key, label, &as_of.to_string(), counts.clone());
+                }
+                counts
+            }
+        })
     }
 
     /// The one query of every indicator's numerator and denominator for a
@@ -798,52 +879,20 @@ impl Engine {
     }
 
     /// Every (province, indicator) of a period from the indicator query's
-    /// rows; a pair without a row counts zero of zero.
-    fn indicator_values(
-        &self,
-        period: &Period,
-        batches: &[RecordBatch],
-    ) -> Result<Vec<IndicatorValue>> {
-        let mut found: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-        for b in batches {
-            let ind = b
-                .column(0)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .context("indicator")?;
-            let prov = b
-                .column(1)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .context("province")?;
-            let num = b
-                .column(2)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .context("numerator")?;
-            let den = b
-                .column(3)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .context("denominator")?;
-            for i in 0..b.num_rows() {
-                if prov.is_null(i) {
-                    continue;
-                }
-                found.insert(
-                    (prov.value(i).to_string(), ind.value(i).to_string()),
-                    (
-                        if num.is_null(i) { 0 } else { num.value(i) },
-                        if den.is_null(i) { 0 } else { den.value(i) },
-                    ),
-                );
-            }
-        }
+    /// counts; a pair without a row counts zero of zero.
+    fn indicator_values(&self, period: &Period, counts: &[Count]) -> Vec<IndicatorValue> {
+        let found: BTreeMap<(&str, &str), (i64, i64)> = counts
+            .iter()
+            .map(|c| {
+                let at = (c.province_code.as_str(), c.indicator.as_str());
+                (at, (c.numerator, c.denominator))
+            })
+            .collect();
         let mut out = Vec::new();
         for p in &self.reference.provinces {
             for ind in &INDICATORS {
                 let (n, d) = found
-                    .get(&(p.code.clone(), ind.id.to_string()))
+                    .get(&(p.code.as_str(), ind.id))
                     .copied()
                     .unwrap_or((0, 0));
                 out.push(IndicatorValue {
@@ -856,7 +905,7 @@ impl Engine {
                 });
             }
         }
-        Ok(out)
+        out
     }
 
     /// Scores, tiers, ranks and intervals from indicator values.
@@ -949,6 +998,40 @@ impl Engine {
             league,
         })
     }
+}
+
+/// A period's counts: kept from an earlier computation, or a planned
+/// query and the name to keep its counts under (none: not kept).
+enum Planned {
+    Kept(Vec<Count>),
+    Query(DataFrame, Option<String>),
+}
+
+/// The indicator query's rows as counts; a null count is zero, and a
+/// row without a province (units of no province) is left out.
+fn counts_of(batches: &[RecordBatch]) -> Result<Vec<Count>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let text = |i: usize, what: &str| -> Result<&StringArray> {
+            let c = b.column(i).as_any().downcast_ref::<StringArray>();
+            c.with_context(|| what.to_string())
+        };
+        let int = |i: usize, what: &str| -> Result<&Int64Array> {
+            let c = b.column(i).as_any().downcast_ref::<Int64Array>();
+            c.with_context(|| what.to_string())
+        };
+        let (ind, prov) = (text(0, "indicator")?, text(1, "province")?);
+        let (num, den) = (int(2, "numerator")?, int(3, "denominator")?);
+        for i in (0..b.num_rows()).filter(|&i| prov.is_valid(i)) {
+            out.push(Count {
+                province_code: prov.value(i).to_string(),
+                indicator: ind.value(i).to_string(),
+                numerator: if num.is_null(i) { 0 } else { num.value(i) },
+                denominator: if den.is_null(i) { 0 } else { den.value(i) },
+            });
+        }
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -1110,9 +1193,10 @@ impl Engine {
         // parameters), then run: in turn in one process, where each query
         // already uses every core; a few at a time on a cluster, where the
         // client mostly waits for the scheduler and executors.
+        let cat = self.store.catalog()?;
         let mut planned = Vec::with_capacity(periods.len());
         for p in periods {
-            planned.push((p, self.plan_indicators(ctx, p, as_of).await?));
+            planned.push((p, self.plan_or_kept(ctx, &cat, p, as_of).await?));
         }
         let at_once = if self.cluster.is_some() { 3 } else { 1 };
         // The futures are made first: the compiler cannot prove a stream
@@ -1120,7 +1204,7 @@ impl Engine {
         // limit), and the SQL runtime spawns this.
         let runs: Vec<_> = planned
             .into_iter()
-            .map(|(p, (pe, df))| self.score_planned(p, as_of, pe, df))
+            .map(|(p, (pe, plan))| self.score_planned(p, as_of, pe, plan))
             .collect();
         futures::stream::iter(runs)
             .buffered(at_once)
@@ -1133,10 +1217,10 @@ impl Engine {
         period: &Period,
         as_of: NaiveDate,
         effective_end: NaiveDate,
-        planned: DataFrame,
+        planned: Planned,
     ) -> Result<Scores> {
-        let batches = self.run_indicators(planned).await?;
-        let indicators = self.indicator_values(period, &batches)?;
+        let counts = self.counts(period, as_of, planned).await?;
+        let indicators = self.indicator_values(period, &counts);
         Ok(Scores {
             period: period.clone(),
             as_of,
