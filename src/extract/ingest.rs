@@ -1320,8 +1320,10 @@ pub(crate) fn stage(
     let mut files = BTreeMap::new();
     let mut quarantined = Vec::new();
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    // `parsed` is already in parent-first order (Table::ALL).
-    for p in &parsed {
+    // `parsed` is already in parent-first order (Table::ALL). Each table
+    // is dropped once written: later tables need only its keys (`known`).
+    for table_rows in parsed {
+        let p = &table_rows;
         let table = p.input.table;
         let t = std::time::Instant::now();
         if table == Table::CaseEvents {
@@ -1392,10 +1394,9 @@ pub(crate) fn stage(
         );
         tables.insert(table.name().to_string(), report);
     }
-    // The parsed files and the keys looked up for them are written and
-    // checked: freed before the facts are maintained, which at the national
-    // volume holds the touched cases' rows in memory.
-    drop(parsed);
+    // The keys looked up for the parsed files are checked: freed before
+    // the facts are maintained, which at the national volume holds the
+    // touched cases' rows in memory.
     drop(known);
     if !quarantined.is_empty() {
         let batch = quarantine_batch(&quarantined, extract_day)?;

@@ -740,17 +740,11 @@ impl Maintenance {
         // Several facts read these: computed once, over the touched rows
         // only (a small part of the store). The derivation views are
         // defined after, as a view reads the tables it was defined over.
-        for name in [
-            "unit_province",
-            "cases",
-            "case_events",
-            "reception_sessions",
-        ] {
-            keep_in_memory(&self.ctx, name).await?;
-        }
+        keep_in_memory(&self.ctx, "unit_province").await?;
         for table in [Table::Cases, Table::CaseEvents, Table::ReceptionSessions] {
-            // Assembled into the tables above; what `gather` read of them is
-            // no longer needed.
+            keep_in_memory(&self.ctx, table.name()).await?;
+            // Assembled into the table above: what `gather` read of it is
+            // no longer needed, and goes before the next is assembled.
             self.ctx
                 .deregister_table(format!("prior_{}", table.name()).as_str())?;
         }
@@ -1168,44 +1162,53 @@ async fn maintain(
         .sql(fact.sql)
         .await
         .with_context(|| format!("queries/facts/{}.sql", fact.name))?;
+    // The rows under the planned schema, as the files are written with it.
     let content = Arc::new(df.schema().as_arrow().clone());
     let batches = df
         .collect()
         .await
-        .with_context(|| format!("deriving {}", fact.name))?;
-    let derived = concat_batches(&content, &batches)?;
-    drop(batches);
+        .with_context(|| format!("deriving {}", fact.name))?
+        .into_iter()
+        .map(|b| RecordBatch::try_new(content.clone(), b.columns().to_vec()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "derived");
     let t = std::time::Instant::now();
-    let hashes = row_hashes(&derived, crate::reference::contract::EXTRACT_DATE)?;
+    // Per batch, never concatenated: the derived rows of the largest facts
+    // are hundreds of megabytes at ten million cases, and a copy of them
+    // would be the peak of the whole ingest.
+    let hashes = row_hashes(&batches, crate::reference::contract::EXTRACT_DATE)?;
     let prior = m.prior_versions(fact).await?;
     tracing::debug!(fact = fact.name, elapsed = ?t.elapsed(), "hashed and read prior versions");
     let mut prior_set = HashSetByPrefix::<VersionHash>::default();
     for b in &prior {
         prior_set.extend(hashes_in(hash_column(b, 2)?));
     }
-    let derived_set: HashSetByPrefix<VersionHash> = hashes.iter().copied().collect();
+    let derived_set: HashSetByPrefix<VersionHash> = hashes.iter().flatten().copied().collect();
     let closing = closing_versions(fact, m.layout, &prior, &derived_set)?;
-    drop(prior);
+    drop((prior, derived_set));
     let closed = closing.len();
     // The derived rows whose hash no current version has: looked up once,
     // then used for the rows and for their hashes.
-    let keep: BooleanArray = hashes
-        .iter()
-        .map(|h| Some(!prior_set.contains(h)))
-        .collect();
-    let added = with_versions(
-        &filter_record_batch(&derived, &keep)?,
-        hashes
+    let mut added = Vec::new();
+    for (batch, hashes) in batches.into_iter().zip(&hashes) {
+        let keep: BooleanArray = hashes
             .iter()
-            .zip(keep.values().iter())
-            .filter_map(|(h, new)| new.then_some(*h)),
-        day,
-    )?;
+            .map(|h| Some(!prior_set.contains(h)))
+            .collect();
+        if keep.true_count() == 0 {
+            continue;
+        }
+        let new = hashes.iter().zip(keep.values().iter());
+        added.push(with_versions(
+            &filter_record_batch(&batch, &keep)?,
+            new.filter_map(|(h, new)| new.then_some(*h)),
+            day,
+        )?);
+    }
     pending.close(closing, day)?;
-    let added_rows = added.num_rows();
-    if added_rows > 0 {
-        pending.added.push(added);
+    let added_rows: usize = added.iter().map(RecordBatch::num_rows).sum();
+    if let Some(first) = added.first() {
+        pending.added.push(concat_batches(&first.schema(), &added)?);
     }
     Ok(Change {
         added: added_rows,

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use datafusion::arrow::array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch};
@@ -74,12 +75,19 @@ pub fn hashes_in(column: &FixedSizeBinaryArray) -> impl Iterator<Item = VersionH
     })
 }
 
-/// 128 bits of SHA-256 over each row's content, in Arrow's row format
-/// (which is the same for the same values of the same types), leaving out
-/// the column named `skip`. The rows are split between the cores: this is
-/// plain CPU work over a batch already in memory.
-pub fn row_hashes(batch: &RecordBatch, skip: &str) -> Result<Vec<VersionHash>> {
-    let schema = batch.schema();
+/// Rows converted to Arrow's row format at a time: the row format of a
+/// whole fact's derived rows would hold about as much again as the rows.
+const CHUNK: usize = 1 << 14;
+
+/// 128 bits of SHA-256 over each row's content, per batch, in Arrow's row
+/// format (which is the same for the same values of the same types),
+/// leaving out the column named `skip`. The rows go to the cores a chunk
+/// at a time: plain CPU work over batches already in memory.
+pub fn row_hashes(batches: &[RecordBatch], skip: &str) -> Result<Vec<Vec<VersionHash>>> {
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    let schema = first.schema();
     let content: Vec<usize> = (0..schema.fields().len())
         .filter(|&i| schema.field(i).name() != skip)
         .collect();
@@ -87,43 +95,62 @@ pub fn row_hashes(batch: &RecordBatch, skip: &str) -> Result<Vec<VersionHash>> {
         .iter()
         .map(|&i| SortField::new(schema.field(i).data_type().clone()))
         .collect();
-    let columns: Vec<ArrayRef> = content.iter().map(|&i| batch.column(i).clone()).collect();
-    let n = batch.num_rows();
-    let threads = std::thread::available_parallelism().map_or(1, |c| c.get());
-    // Below this a thread costs more than it saves.
-    let per_thread = n.div_ceil(threads).max(1 << 14);
-    let parts: Vec<(usize, usize)> = (0..n)
-        .step_by(per_thread)
-        .map(|at| (at, per_thread.min(n - at)))
+    // (batch, first row, rows) of every chunk, in order.
+    let chunks: Vec<(usize, usize, usize)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(b, batch)| {
+            let n = batch.num_rows();
+            (0..n)
+                .step_by(CHUNK)
+                .map(move |at| (b, at, CHUNK.min(n - at)))
+        })
         .collect();
-    let hash_part = |&(at, len): &(usize, usize)| -> Result<Vec<VersionHash>> {
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<Vec<(usize, Vec<VersionHash>)>> {
         let converter = RowConverter::new(fields.clone())?;
-        let slice: Vec<ArrayRef> = columns.iter().map(|c| c.slice(at, len)).collect();
-        let rows = converter.convert_columns(&slice)?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let d = Sha256::digest(r.as_ref());
-                let mut h = [0u8; 16];
-                h.copy_from_slice(&d[..16]);
-                h
-            })
-            .collect())
-    };
-    let hashed: Vec<Vec<VersionHash>> = match parts.len() {
-        0 | 1 => parts.iter().map(hash_part).collect::<Result<_>>()?,
-        _ => std::thread::scope(|s| {
-            let workers: Vec<_> = parts
+        let mut done = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(b, at, len)) = chunks.get(k) else {
+                return Ok(done);
+            };
+            let slice: Vec<ArrayRef> = content
                 .iter()
-                .map(|p| s.spawn(move || hash_part(p)))
+                .map(|&i| batches[b].column(i).slice(at, len))
                 .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("a hashing thread"))
-                .collect::<Result<_>>()
+            let rows = converter.convert_columns(&slice)?;
+            done.push((k, rows.iter().map(|r| digest(r.as_ref())).collect()));
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let mut hashed: Vec<(usize, Vec<VersionHash>)> = match chunks.len() {
+        0 | 1 => work()?,
+        n => std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads.min(n)).map(|_| s.spawn(work)).collect();
+            let mut all = Vec::new();
+            for w in workers {
+                all.extend(w.join().expect("a hashing thread")?);
+            }
+            Ok::<_, anyhow::Error>(all)
         })?,
     };
-    Ok(hashed.concat())
+    hashed.sort_unstable_by_key(|(k, _)| *k);
+    let mut out: Vec<Vec<VersionHash>> = batches
+        .iter()
+        .map(|b| Vec::with_capacity(b.num_rows()))
+        .collect();
+    for (k, hashes) in hashed {
+        out[chunks[k].0].extend(hashes);
+    }
+    Ok(out)
+}
+
+fn digest(row: &[u8]) -> VersionHash {
+    let d = Sha256::digest(row);
+    let mut h = [0u8; 16];
+    h.copy_from_slice(&d[..16]);
+    h
 }
 
 #[cfg(test)]
@@ -149,19 +176,36 @@ mod tests {
         .unwrap()
     }
 
+    fn hashes(b: &RecordBatch, skip: &str) -> Vec<VersionHash> {
+        row_hashes(std::slice::from_ref(b), skip).unwrap().concat()
+    }
+
     #[test]
     fn a_row_hashes_alike_wherever_the_batch_is_split() {
         // Large enough to be split between threads; each row's hash must
         // be that of the row hashed on its own.
         let big = batch(50_000);
-        let all = row_hashes(&big, "extract_date").unwrap();
+        let all = hashes(&big, "extract_date");
         assert_eq!(all.len(), 50_000);
         for at in [0, 16_383, 16_384, 25_000, 49_999] {
-            let one = row_hashes(&big.slice(at, 1), "extract_date").unwrap();
+            let one = hashes(&big.slice(at, 1), "extract_date");
             assert_eq!(one[0], all[at], "row {at}");
         }
         let distinct: HashSetByPrefix<VersionHash> = all.iter().copied().collect();
         assert_eq!(distinct.len(), 50_000);
+        // The same rows in batches of other sizes: the same hashes, each
+        // batch's in its own list.
+        let parts = [
+            big.slice(0, 7),
+            big.slice(7, 40_000),
+            big.slice(40_007, 9_993),
+        ];
+        let by_batch = row_hashes(&parts, "extract_date").unwrap();
+        assert_eq!(
+            by_batch.iter().map(Vec::len).collect::<Vec<_>>(),
+            [7, 40_000, 9_993]
+        );
+        assert_eq!(by_batch.concat(), all);
     }
 
     #[test]
@@ -170,11 +214,8 @@ mod tests {
         let mut columns = a.columns().to_vec();
         columns[2] = Arc::new(Int64Array::from_iter_values(100..110));
         let b = RecordBatch::try_new(a.schema(), columns).unwrap();
-        assert_eq!(
-            row_hashes(&a, "extract_date").unwrap(),
-            row_hashes(&b, "extract_date").unwrap()
-        );
-        assert_ne!(row_hashes(&a, "").unwrap(), row_hashes(&b, "").unwrap());
+        assert_eq!(hashes(&a, "extract_date"), hashes(&b, "extract_date"));
+        assert_ne!(hashes(&a, ""), hashes(&b, ""));
     }
 
     #[test]
