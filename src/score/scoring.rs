@@ -799,21 +799,23 @@ impl Engine {
         period: &Period,
         as_of: NaiveDate,
     ) -> Result<(NaiveDate, Vec<IndicatorValue>)> {
-        let cat = self.store.catalog()?;
-        let (pe, plan) = self.plan_or_kept(ctx, &cat, period, as_of).await?;
+        let (pe, plan) = self.plan_or_kept(ctx, period, as_of).await?;
         let counts = self.counts(period, as_of, plan).await?;
         Ok((pe, self.indicator_values(period, &counts)))
     }
 
-    /// A period's counts as kept ([`kept`]), or its query planned.
+    /// A period's counts as kept ([`kept`]), or its query planned. The
+    /// catalog is read for the counts' name only where counts are kept.
     async fn plan_or_kept(
         &self,
         ctx: &SessionContext,
-        cat: &Catalog,
         period: &Period,
         as_of: NaiveDate,
     ) -> Result<(NaiveDate, Planned)> {
-        let key = self.kept_counts.then(|| self.kept_key(cat, period, as_of));
+        let key = match self.kept_counts {
+            true => Some(self.kept_key(&self.store.catalog()?, period, as_of)),
+            false => None,
+        };
         let found = key.as_ref().and_then(|k| kept::load(self.store.root(), k));
         Ok(match found {
             Some(counts) => (self.effective_end(period, as_of)?, Planned::Kept(counts)),
@@ -1193,10 +1195,9 @@ impl Engine {
         // parameters), then run: in turn in one process, where each query
         // already uses every core; a few at a time on a cluster, where the
         // client mostly waits for the scheduler and executors.
-        let cat = self.store.catalog()?;
         let mut planned = Vec::with_capacity(periods.len());
         for p in periods {
-            planned.push((p, self.plan_or_kept(ctx, &cat, p, as_of).await?));
+            planned.push((p, self.plan_or_kept(ctx, p, as_of).await?));
         }
         let at_once = if self.cluster.is_some() { 3 } else { 1 };
         // The futures are made first: the compiler cannot prove a stream
